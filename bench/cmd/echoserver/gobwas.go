@@ -95,7 +95,7 @@ func gobwasConn(conn net.Conn, compress bool) {
 			}
 			continue
 		}
-		wr.Reset(conn, state, h.OpCode)
+		wr.ResetOp(h.OpCode) // keeps the extensions; Reset would drop them
 		if compress && msg.IsCompressed() {
 			fr := gobwasFlateReaders.Get().(*wsflate.Reader)
 			fw := gobwasFlateWriters.Get().(*wsflate.Writer)
