@@ -1,0 +1,183 @@
+// Command matrix runs the comparative benchmark: every echo server of
+// bench/cmd/echoserver against bench/loadgen over a matrix of message
+// sizes, connection counts and compression, plus memory per idle connection
+// and connection setup rate. Every measurement is appended to
+// results/NAME/CELL.jsonl as soon as it is taken, so an interrupted run
+// picks up where it stopped; at the end it prints one markdown table of
+// medians with their min–max spread.
+//
+//	go run ./cmd/matrix -reps 2 -dur 3s -sizes 64,4096 -conns 100 -compress off
+//	go run ./cmd/matrix -table           # only print the table of saved results
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// settings are the command-line options.
+type settings struct {
+	name, outDir, binDir, tags string
+	build, tableOnly           bool
+	libs                       []string
+	parts                      map[string]bool
+	sizes, conns               []int
+	compress                   []bool
+	inflight, reps             int
+	dur, warmup, cooldown      time.Duration
+	memConns                   []int // 0 stands for "the most the machine allows"
+	setupWorkers               int
+	pin                        bool
+}
+
+func main() {
+	var (
+		s                                             settings
+		libs, parts, sizes, conns, compress, memConns string
+	)
+	flag.StringVar(&s.name, "name", "matrix", "results go to -out/NAME/*.jsonl; reuse a name to resume")
+	flag.StringVar(&s.outDir, "out", "results", "results directory")
+	flag.StringVar(&s.binDir, "bin", "bin", "where the echoserver and loadgen binaries are built")
+	flag.StringVar(&s.tags, "tags", "", "build tags for the echo server (duplex: include our own library)")
+	flag.BoolVar(&s.build, "build", true, "build the binaries before running")
+	flag.BoolVar(&s.tableOnly, "table", false, "print the table of the saved results and exit")
+	flag.StringVar(&libs, "libs", "", "comma-separated libraries (default: every one built into echoserver)")
+	flag.StringVar(&parts, "parts", "echo,mem,setup", "which parts to run: echo, mem, setup")
+	flag.StringVar(&sizes, "sizes", "64,4096,65536,1048576", "message sizes in bytes")
+	flag.StringVar(&conns, "conns", "1,100,1000", "connection counts for the echo cells")
+	flag.StringVar(&compress, "compress", "off,on", "compression settings: off, on or both")
+	flag.IntVar(&s.inflight, "inflight", 1, "messages in flight per connection")
+	flag.IntVar(&s.reps, "reps", 5, "repetitions of every cell (libraries interleaved within each)")
+	flag.DurationVar(&s.dur, "dur", 5*time.Second, "measured window of an echo or setup run")
+	flag.DurationVar(&s.warmup, "warmup", time.Second, "traffic before the measured window")
+	flag.DurationVar(&s.cooldown, "cooldown", 300*time.Millisecond, "pause between runs")
+	flag.StringVar(&memConns, "mem", "10000,max", "idle connection counts for memory per connection (max = descriptor limit)")
+	flag.IntVar(&s.setupWorkers, "setup-workers", 16, "parallel dialers of the setup-rate cell")
+	flag.BoolVar(&s.pin, "pin", false, "pin the server to CPU 0 and the load generator to CPU 1 (taskset)")
+	flag.Parse()
+
+	var err error
+	if s.sizes, err = ints(sizes); err == nil {
+		if s.conns, err = ints(conns); err == nil {
+			s.memConns, err = ints(strings.ReplaceAll(memConns, "max", "0"))
+		}
+	}
+	if err != nil {
+		log.Fatalf("matrix: %v", err)
+	}
+	for _, c := range split(compress) {
+		switch c {
+		case "off":
+			s.compress = append(s.compress, false)
+		case "on":
+			s.compress = append(s.compress, true)
+		case "both":
+			s.compress = append(s.compress, false, true)
+		default:
+			log.Fatalf("matrix: -compress %q: want off, on or both", c)
+		}
+	}
+	s.parts = map[string]bool{}
+	for _, p := range split(parts) {
+		s.parts[p] = true
+	}
+	dir := filepath.Join(s.outDir, s.name)
+
+	if s.tableOnly {
+		recs, err := loadResults(dir)
+		if err != nil {
+			log.Fatalf("matrix: %v", err)
+		}
+		printTable(os.Stdout, recs)
+		return
+	}
+	if s.build {
+		if err := buildBinaries(s.binDir, s.tags); err != nil {
+			log.Fatalf("matrix: %v", err)
+		}
+	}
+	if libs == "" {
+		s.libs, err = builtInLibs(s.binDir)
+		if err != nil {
+			log.Fatalf("matrix: %v", err)
+		}
+	} else {
+		s.libs = split(libs)
+	}
+	if s.pin {
+		if _, err := exec.LookPath("taskset"); err != nil {
+			log.Fatalf("matrix: -pin needs taskset (util-linux): %v", err)
+		}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		log.Fatalf("matrix: %v", err)
+	}
+	r := &runner{s: &s, dir: dir}
+	if err := r.run(); err != nil {
+		log.Fatalf("matrix: %v", err)
+	}
+	recs, err := loadResults(dir)
+	if err != nil {
+		log.Fatalf("matrix: %v", err)
+	}
+	printTable(os.Stdout, recs)
+}
+
+func split(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func ints(s string) ([]int, error) {
+	var out []int
+	for _, f := range split(s) {
+		n, err := strconv.Atoi(f)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a number: %w", f, err)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// buildBinaries builds echoserver and loadgen into dir.
+func buildBinaries(dir, tags string) error {
+	args := []string{"build", "-o", dir + "/"}
+	if tags != "" {
+		args = append(args, "-tags", tags)
+	}
+	args = append(args, "./cmd/echoserver", "./loadgen")
+	cmd := exec.Command("go", args...)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("build the binaries (run from the bench directory): %w", err)
+	}
+	return nil
+}
+
+// builtInLibs asks the echo server which libraries it was built with.
+func builtInLibs(dir string) ([]string, error) {
+	out, err := exec.Command(filepath.Join(dir, "echoserver"), "-list").Output()
+	if err != nil {
+		return nil, fmt.Errorf("list the echo server's libraries: %w", err)
+	}
+	var libs []string
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if name, _, _ := strings.Cut(l, "\t"); name != "" {
+			libs = append(libs, name)
+		}
+	}
+	return libs, nil
+}
