@@ -385,3 +385,45 @@ func TestSubscribeUnsubscribeChurn(t *testing.T) {
 		t.Fatal("subscriber after churn receives nothing")
 	}
 }
+
+// signalPresence reports each AddPresence call.
+type signalPresence struct {
+	*MemoryPresence
+	added chan string
+}
+
+func (s *signalPresence) AddPresence(ctx context.Context, channel string, info *ClientInfo) error {
+	select {
+	case s.added <- info.Client:
+	default:
+	}
+	return s.MemoryPresence.AddPresence(ctx, channel, info)
+}
+
+func TestBackgroundPresenceRefreshAndClose(t *testing.T) {
+	sp := &signalPresence{MemoryPresence: NewMemoryPresence(MemoryPresenceOptions{}), added: make(chan string, 1)}
+	h, err := New(Options{Presence: sp, Default: NamespaceOptions{Presence: true}, PresenceRefresh: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	subscribe(t, h, "room", &recorder{}, SubscribeOptions{Info: &ClientInfo{Client: "c"}})
+	// A liveness bound, not a timing assertion: fail rather than hang.
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	for range 3 { // the subscribe, then refreshes from the background
+		select {
+		case got := <-sp.added:
+			if got != "c" {
+				t.Fatalf("refreshed %q", got)
+			}
+		case <-ctx.Done():
+			t.Fatal("no background refresh within a minute")
+		}
+	}
+	if err := h.Close(); err != nil { // returns once the refresher has stopped
+		t.Fatal(err)
+	}
+	if err := h.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+}
