@@ -25,6 +25,7 @@ type conn struct {
 	good     []byte    // a compressed echo already verified by inflating it
 	inf      *inflater // created on the first compressed echo
 	next     int       // index of the next precomputed frame to send
+	inflates uint64    // compressed echoes that had to be inflated
 }
 
 func newConn(nc net.Conn, fs *frameSet, compress bool, bufSize int) *conn {
@@ -190,6 +191,7 @@ func (c *conn) checkCompressed() error {
 	if c.inf == nil {
 		c.inf = &inflater{}
 	}
+	c.inflates++
 	out, err := c.inf.inflate(c.zbuf)
 	if err != nil {
 		return err

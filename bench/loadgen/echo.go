@@ -112,6 +112,7 @@ func runEcho(o *options) (*Result, error) {
 	for i := range stats {
 		all.Merge(&stats[i].h)
 		res.Messages += stats[i].msgs
+		res.Inflates += conns[i].inflates
 		if stats[i].err != nil {
 			errs.add(stats[i].err)
 		}

@@ -28,6 +28,10 @@ type Result struct {
 
 	Lat Latency `json:"lat_us"`
 
+	// Inflates counts compressed echoes the load generator had to inflate
+	// because they differed from the last verified one (its costliest path).
+	Inflates uint64 `json:"inflates,omitempty"`
+
 	Errors      int    `json:"errors"`
 	ErrorSample string `json:"error_sample,omitempty"`
 
