@@ -413,6 +413,9 @@ export class DuplexClient extends Emitter {
         return;
       case ErrorCodes.connectionClosed:
         return; // the close handler already took over
+      case ErrorCodes.timeout:
+        this._lose(StateCodes.connectTimeout, 'connect timeout', true);
+        return;
       default:
         this._lose(4002, err.message, err.temporary || err.code === ErrorCodes.timeout);
     }
