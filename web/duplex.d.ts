@@ -221,7 +221,11 @@ export interface ErrorContext {
 
 export interface SubscribedContext {
   channel: string;
-  /** The server keeps history for the channel: recovery after a reconnect can succeed. */
+  /**
+   * The server keeps history for the channel: after a reconnect the client
+   * recovers what it missed, or reports unrecoverable. When false, publications
+   * missed while away are unknown and never reported.
+   */
   recoverable: boolean;
   /** Missed publications were recovered; they follow as publication events. */
   recovered: boolean;

@@ -817,7 +817,9 @@ export class Subscription extends Emitter {
     }
     const params = { channel: this.channel };
     if (this._token) params.token = this._token;
-    const recovering = typeof this.offset === 'number' && typeof this.epoch === 'string';
+    // Recover only where the server keeps history (or from a position the
+    // application saved): elsewhere there is nothing to recover from.
+    const recovering = (this.recoverable || this._since !== null) && typeof this.offset === 'number' && typeof this.epoch === 'string';
     if (recovering) {
       params.recover = true;
       params.offset = this.offset;

@@ -390,3 +390,42 @@ test('join and leave pushes reach the subscription', async (t) => {
   server.last.deliver({ push: 'join', channel: 'chat:other', info: { client: 'c1', user: 'carol' } });
   assert.deepEqual(seen, [['join', 'bob'], ['leave', 'bob']]);
 });
+
+test('channels without history are neither recovered nor deduplicated', async (t) => {
+  const { server, client } = newClient(t);
+  server.handlers.set('subscribe', (params, sock) => {
+    sock.channels.add(params.channel);
+    return { recoverable: false, was_recovering: !!params.recover, recovered: false, expires: false, publications: [] };
+  });
+  client.connect();
+  const sub = client.newSubscription('live:ticker');
+  const got = record(sub);
+  const texts = [];
+  sub.on('publication', (p) => texts.push(p.data));
+  sub.subscribe();
+  await sub.ready();
+  assert.equal(sub.recoverable, false);
+  server.last.deliver({ push: 'publication', channel: 'live:ticker', data: 'a' });
+  server.last.deliver({ push: 'publication', channel: 'live:ticker', data: 'a' });
+  assert.deepEqual(texts, ['a', 'a']);
+  server.last.drop(1006);
+  await until(() => got.subscribed.length === 2, 'resubscribed');
+  assert.deepEqual(server.last.commands('subscribe')[0].params, { channel: 'live:ticker' });
+  assert.equal(got.subscribed[1].wasRecovering, false);
+  assert.equal(got.unrecoverable.length, 0);
+});
+
+test('a saved position is recovered on the first subscribe', async (t) => {
+  const { server, client } = newClient(t);
+  server.publish('chat:saved', 'a');
+  server.publish('chat:saved', 'b');
+  server.publish('chat:saved', 'c');
+  client.connect();
+  const sub = client.newSubscription('chat:saved', { since: { offset: 1, epoch: 'epoch-1' } });
+  const got = record(sub);
+  sub.subscribe();
+  await sub.ready();
+  assert.deepEqual(server.last.commands('subscribe')[0].params, { channel: 'chat:saved', recover: true, offset: 1, epoch: 'epoch-1' });
+  assert.equal(got.subscribed[0].recovered, true);
+  assert.deepEqual(got.pubs, [2, 3]);
+});
