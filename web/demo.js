@@ -344,7 +344,7 @@ async function send(text) {
 
 function presenceList() {
   return [...presence.values()]
-    .map((info) => ({ client: info.client, user: info.user, name: displayName(info) }))
+    .map((info) => ({ client: info.client, user: info.user || '', name: displayName(info) }))
     .sort((a, b) => a.name.localeCompare(b.name) || a.client.localeCompare(b.client));
 }
 
