@@ -1,8 +1,11 @@
 package websocket
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"math/rand"
+	"testing"
 )
 
 // A deliberately simple inflater (RFC 1951), used only by tests as an
@@ -231,4 +234,44 @@ func oracleDynamic(b *oracleBits) (lit, dst *oracleHuff, err error) {
 		return nil, nil, errors.New("oracle: code lengths overflow")
 	}
 	return newOracleHuff(lengths[:nlen]), newOracleHuff(lengths[nlen:]), b.err
+}
+
+// The oracle must see long distances when they are there, or the window
+// checks built on it prove nothing.
+func TestOracleSeesDistances(t *testing.T) {
+	r := rand.New(rand.NewSource(9))
+	block := make([]byte, 3000)
+	r.Read(block)
+	m := append(append([]byte(nil), block...), block...) // a match 3000 back
+	for _, tt := range []struct {
+		bits    int
+		wantMax func(int) bool
+	}{
+		{15, func(d int) bool { return d == 3000 }},
+		{11, func(d int) bool { return d <= 2048 }},
+		{8, func(d int) bool { return d <= 256 }},
+	} {
+		c := newDeflateCompressor(1, tt.bits, false)
+		comp, err := c.compress(nil, m)
+		c.release()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, maxDist, err := oracleInflate(append(comp, deflateTail[:]...), nil, 0)
+		if err != nil || !bytes.Equal(out, m) {
+			t.Fatalf("window %d: oracle err %v, equal %v", tt.bits, err, bytes.Equal(out, m))
+		}
+		if !tt.wantMax(maxDist) {
+			t.Errorf("window %d: largest distance %d", tt.bits, maxDist)
+		}
+	}
+	// And it rejects a reference before the allowed start.
+	c := newDeflateCompressor(1, 15, true)
+	defer c.release()
+	first, _ := c.compress(nil, block)
+	second, _ := c.compress(nil, block)
+	hist, _, _ := oracleInflate(append(first, deflateTail[:]...), nil, 0)
+	if _, _, err := oracleInflate(append(second, deflateTail[:]...), hist, len(hist)); err == nil {
+		t.Error("oracle accepted a takeover reference where none was allowed")
+	}
 }
