@@ -1,0 +1,88 @@
+package websocket
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Close starts the closing handshake (RFC 6455 §7): it sends a close frame
+// with code and reason, waits up to the close timeout for the peer's close
+// frame, and closes the connection. The reason is at most 123 bytes of UTF-8.
+//
+// When another goroutine is reading, that goroutine receives the peer's close
+// frame (its read returns a CloseError) and Close waits for it; otherwise
+// Close reads, discarding messages, until the close frame arrives.
+func (c *Conn) Close(code StatusCode, reason string) error {
+	if err := checkOutgoingClose(code, reason); err != nil {
+		return err
+	}
+	if c.isClosed() {
+		return ErrClosed
+	}
+	if err := c.writeClose(code, reason); err != nil {
+		_ = c.closeTransport()
+		return err
+	}
+	timeout := c.cfg.closeTimeout
+	if c.readMu.TryLock() {
+		_ = c.nc.SetReadDeadline(time.Now().Add(timeout))
+		for c.readErr == nil {
+			if err := c.beginMessage(); err != nil {
+				_ = c.readFailed(err)
+				break
+			}
+		}
+		c.releaseReadBuf()
+		c.readMu.Unlock()
+	} else {
+		t := time.NewTimer(timeout)
+		select {
+		case <-c.closeRecvd:
+			// The reader is finishing the handshake; give it the rest
+			// of the time to see the transport close.
+			select {
+			case <-c.closed:
+			case <-t.C:
+			}
+		case <-c.closed:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	_ = c.closeTransport()
+	select {
+	case <-c.closeRecvd:
+		return nil
+	default:
+		return fmt.Errorf("websocket: the peer did not answer the close frame within %v; the connection was closed anyway", timeout)
+	}
+}
+
+// CloseRead starts a goroutine that reads and discards messages, so that
+// pings are answered and the close handshake completes for an application
+// that only writes. The returned context is cancelled when the connection
+// ends. Do not read from c after calling CloseRead.
+func (c *Conn) CloseRead(ctx context.Context) context.Context {
+	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		defer cancel()
+		for {
+			_, r, err := c.Reader(ctx)
+			if err != nil {
+				if !errors.Is(err, context.Canceled) {
+					_ = c.CloseNow()
+				}
+				return
+			}
+			var scratch [512]byte
+			for {
+				if _, err := r.Read(scratch[:]); err != nil {
+					break
+				}
+			}
+		}
+	}()
+	return ctx
+}

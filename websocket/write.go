@@ -1,0 +1,189 @@
+package websocket
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// errCloseSent is returned for writes after our close frame went out.
+var errCloseSent = fmt.Errorf("websocket: write after the close frame was sent: %w", ErrClosed)
+
+// Write sends p as one message of type typ. A text message must be valid
+// UTF-8; Write does not check it, as the peer will.
+//
+// Cancelling ctx while the message is being written closes the connection,
+// since a partly written frame cannot be taken back.
+func (c *Conn) Write(ctx context.Context, typ MessageType, p []byte) error {
+	if typ != MessageText && typ != MessageBinary {
+		return fmt.Errorf("websocket: cannot write a message of type %v", typ)
+	}
+	if err := c.acquire(ctx, c.msem); err != nil {
+		return err
+	}
+	defer release(c.msem)
+	return c.writeData(ctx, typ, p)
+}
+
+// writeData writes one whole message; the caller holds msem.
+func (c *Conn) writeData(ctx context.Context, typ MessageType, p []byte) error {
+	if c.compressMessage(len(p)) {
+		return c.writeCompressed(ctx, typ, p)
+	}
+	return c.writeFrame(ctx, true, 0, opcode(typ), p)
+}
+
+// writeFrame writes one frame, serialised with every other frame.
+func (c *Conn) writeFrame(ctx context.Context, fin bool, rsv byte, op opcode, p []byte) error {
+	if err := c.acquire(ctx, c.wsem); err != nil {
+		return err
+	}
+	defer release(c.wsem)
+	if c.closeSent.Load() && op != opClose {
+		return errCloseSent
+	}
+	w := c.watch(ctx, false)
+	err := c.writeFrameLocked(fin, rsv, op, p)
+	if w.stop() {
+		if err == nil {
+			_ = c.nc.SetWriteDeadline(time.Time{})
+		} else {
+			err = fmt.Errorf("websocket: write: %w", ctx.Err())
+			c.writeErr = err
+		}
+	}
+	return err
+}
+
+// writeFrameLocked encodes and sends one frame; the caller holds wsem. A
+// server frame goes out in one write (header and payload copied together
+// when small, writev when large); a client frame is masked into the pooled
+// buffer, chunk by chunk, leaving the caller's p untouched.
+func (c *Conn) writeFrameLocked(fin bool, rsv byte, op opcode, p []byte) error {
+	if c.writeErr != nil {
+		return c.writeErr
+	}
+	var key [4]byte
+	if c.client {
+		key = c.maskKey()
+	}
+	hdr := appendHeader(c.hdr[:0], fin, rsv, op, int64(len(p)), c.client, key)
+	var err error
+	size := c.cfg.writeBufferSize
+	switch {
+	case len(hdr)+len(p) <= size:
+		bp := getBuf(size)
+		b := append(append((*bp)[:0], hdr...), p...)
+		if c.client {
+			maskBytes(key, 0, b[len(hdr):])
+		}
+		_, err = c.nc.Write(b)
+		putBuf(bp)
+	case !c.client:
+		c.bufsArr[0], c.bufsArr[1] = hdr, p
+		c.bufs = c.bufsArr[:]
+		_, err = c.bufs.WriteTo(c.nc)
+		c.bufsArr[0], c.bufsArr[1] = nil, nil
+	default:
+		err = c.writeMasked(hdr, key, p)
+	}
+	if err != nil {
+		c.writeErr = fmt.Errorf("websocket: write: %w", err)
+		if c.isClosed() {
+			c.writeErr = fmt.Errorf("websocket: write: %w", ErrClosed)
+		}
+		_ = c.closeTransport()
+		return c.writeErr
+	}
+	return nil
+}
+
+// maskChunk is the buffer size for masking large client messages: large
+// enough that a megabyte goes out in a few dozen writes.
+const maskChunk = 32 << 10
+
+func (c *Conn) writeMasked(hdr []byte, key [4]byte, p []byte) error {
+	bp := getBuf(maskChunk)
+	defer putBuf(bp)
+	b := append((*bp)[:0], hdr...)
+	pos := 0
+	for len(p) > 0 {
+		n := min(len(p), maskChunk-len(b))
+		start := len(b)
+		b = append(b, p[:n]...)
+		pos = maskBytes(key, pos, b[start:])
+		if _, err := c.nc.Write(b); err != nil {
+			return err
+		}
+		p = p[n:]
+		b = b[:0]
+	}
+	if len(b) > 0 { // header of an empty payload
+		_, err := c.nc.Write(b)
+		return err
+	}
+	return nil
+}
+
+// writeControl sends a control frame.
+func (c *Conn) writeControl(ctx context.Context, op opcode, p []byte) error {
+	return c.writeFrame(ctx, true, 0, op, p)
+}
+
+// writeClose sends our close frame once; later calls do nothing. The write
+// is bounded by the close timeout so that a peer that reads nothing cannot
+// hold it.
+func (c *Conn) writeClose(code StatusCode, reason string) error {
+	if err := c.acquireTimeout(c.wsem, c.cfg.closeTimeout); err != nil {
+		return err
+	}
+	defer release(c.wsem)
+	if !c.closeSent.CompareAndSwap(false, true) {
+		return nil
+	}
+	var buf [maxControlPayload]byte
+	p := appendClosePayload(buf[:0], code, reason)
+	_ = c.nc.SetWriteDeadline(time.Now().Add(c.cfg.closeTimeout))
+	err := c.writeFrameLocked(true, 0, opClose, p)
+	_ = c.nc.SetWriteDeadline(time.Time{})
+	return err
+}
+
+// acquire takes a one-slot semaphore, giving up when ctx is done or the
+// connection is closed.
+func (c *Conn) acquire(ctx context.Context, sem chan struct{}) error {
+	select {
+	case sem <- struct{}{}:
+		return nil
+	default:
+	}
+	select {
+	case sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("websocket: write: %w", ctx.Err())
+	case <-c.closed:
+		return fmt.Errorf("websocket: write: %w", ErrClosed)
+	}
+}
+
+func (c *Conn) acquireTimeout(sem chan struct{}, d time.Duration) error {
+	select {
+	case sem <- struct{}{}:
+		return nil
+	default:
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case sem <- struct{}{}:
+		return nil
+	case <-t.C:
+		return errors.New("websocket: timed out waiting for a write in progress to send the close frame")
+	case <-c.closed:
+		return ErrClosed
+	}
+}
+
+func release(sem chan struct{}) { <-sem }
