@@ -19,6 +19,7 @@ type deflateCompressor struct {
 	level      int
 	windowBits int
 	takeover   bool
+	threshold  int // smallest message worth compressing
 
 	own    *flateWriter // takeover only, from the first message on
 	stream deflateStreamWriter
@@ -35,7 +36,19 @@ func newDeflateCompressor(level, windowBits int, takeover bool) *deflateCompress
 	if level < 1 || level > 9 {
 		level = DefaultCompressionLevel
 	}
-	return &deflateCompressor{level: level, windowBits: clampWindowBits(windowBits), takeover: takeover}
+	return &deflateCompressor{
+		level:      level,
+		windowBits: clampWindowBits(windowBits),
+		takeover:   takeover,
+		threshold:  deflateConfig{threshold: -1}.thresholdFor(takeover),
+	}
+}
+
+// shouldCompress reports whether a message of n bytes is worth compressing.
+// The caller sends smaller ones as they are, with RSV1 clear; that leaves
+// the takeover window untouched on both sides.
+func (c *deflateCompressor) shouldCompress(n int) bool {
+	return n >= c.threshold
 }
 
 // writer returns the flate writer for the next message: the connection's

@@ -123,16 +123,19 @@ func (m *deflateMessageReader) Read(p []byte) (int, error) {
 	switch {
 	case err == nil:
 		return n, nil
-	case err == io.ErrUnexpectedEOF && d.cur.src.exhausted() && d.cur.br.Buffered() == 0:
-		// The decoder asked for a block header after our 00 00 ff ff:
-		// the message is complete.
 	case err == io.EOF:
-		// The sender ended the message with a final block (RFC 7692
-		// §7.2.3.4 allows it). Skip what follows it, our tail included,
-		// so the frame reader reaches the end of the message.
+		// Either our closing block (the message ended at a block
+		// boundary) or a final block of the sender's own (RFC 7692
+		// §7.2.3.4 allows one). After the latter, skip whatever follows,
+		// our tail included, so the frame reader reaches the end of the
+		// message.
 		if _, derr := d.cur.br.WriteTo(io.Discard); derr != nil {
 			return n, m.fail(derr)
 		}
+	case d.cur.src.srcDone && d.cur.src.srcLen == 0:
+		// An empty payload is not deflate data (an empty message
+		// compresses to 00), but a frame with RSV1 and nothing in it can
+		// only mean an empty message.
 	default:
 		return n, m.fail(err)
 	}
@@ -155,7 +158,7 @@ func (m *deflateMessageReader) fail(err error) error {
 	case errors.As(err, &corrupt):
 		err = fmt.Errorf("%w: %w", errInvalidDeflateData, err)
 	case err == io.ErrUnexpectedEOF && m.d.cur.src.srcDone:
-		err = fmt.Errorf("%w: the deflate stream ends inside a block", errInvalidDeflateData)
+		err = fmt.Errorf("%w: the message ends inside a deflate block", errInvalidDeflateData)
 	}
 	m.d.endMessage()
 	m.err = err

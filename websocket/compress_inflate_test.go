@@ -34,6 +34,10 @@ func TestDeflateDecompressorErrors(t *testing.T) {
 	if _, err := io.ReadAll(d.reader(bytes.NewReader([]byte{0x00, 0x05, 0x00, 0xfa, 0xff, 'H', 'e'}))); !errors.Is(err, errInvalidDeflateData) {
 		t.Errorf("truncated stored block: err = %v, want errInvalidDeflateData", err)
 	}
+	// A message cut inside a compressed block.
+	if _, err := io.ReadAll(d.reader(bytes.NewReader([]byte{0xf2, 0x48, 0xcd}))); !errors.Is(err, errInvalidDeflateData) {
+		t.Errorf("truncated Huffman block: err = %v, want errInvalidDeflateData", err)
+	}
 	// Errors of the frame reader pass through unchanged.
 	broken := io.MultiReader(bytes.NewReader([]byte{0xf2, 0x48}), &erroringReader{errSinkBroken})
 	if _, err := io.ReadAll(d.reader(broken)); !errors.Is(err, errSinkBroken) || errors.Is(err, errInvalidDeflateData) {

@@ -41,10 +41,14 @@ func (p deflateParams) receiveParams(isServer bool) (windowBits int, takeover bo
 	return p.sendParams(!isServer)
 }
 
-// newCompressor returns the compressor for this side's messages.
-func (p deflateParams) newCompressor(isServer bool, level int) *deflateCompressor {
+// newCompressor returns the compressor for this side's messages, with the
+// level and size threshold of o.
+func (p deflateParams) newCompressor(isServer bool, o *CompressionOptions) *deflateCompressor {
+	cfg := o.config()
 	w, t := p.sendParams(isServer)
-	return newDeflateCompressor(level, w, t)
+	c := newDeflateCompressor(cfg.level, w, t)
+	c.threshold = cfg.thresholdFor(t)
+	return c
 }
 
 // newDecompressor returns the decompressor for the peer's messages.

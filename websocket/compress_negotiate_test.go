@@ -282,11 +282,28 @@ func TestCompressionOptionsValidate(t *testing.T) {
 	if err := nilOpts.validate(); err != nil {
 		t.Errorf("nil options: %v", err)
 	}
-	if c := (&CompressionOptions{}).config(); c.level != 1 || c.threshold != 128 {
+	if c := (&CompressionOptions{}).config(); c.level != 1 || c.serverMaxWindow != 15 || !c.serverNoTakeover || !c.clientNoTakeover {
 		t.Errorf("defaults = %+v", c)
 	}
-	if !(&CompressionOptions{Threshold: -1}).shouldCompress(0) || (&CompressionOptions{}).shouldCompress(127) || !(&CompressionOptions{}).shouldCompress(128) {
-		t.Error("threshold rules broken")
+	p := deflateParams{serverNoContextTakeover: true, serverMaxWindowBits: 15, clientMaxWindowBits: 15}
+	for _, tt := range []struct {
+		opts     *CompressionOptions
+		isServer bool
+		n        int
+		want     bool
+	}{
+		{&CompressionOptions{}, true, 159, false},
+		{&CompressionOptions{}, true, 160, true},
+		{&CompressionOptions{}, false, 31, false}, // the client's direction keeps takeover
+		{&CompressionOptions{}, false, 32, true},
+		{&CompressionOptions{Threshold: -1}, true, 0, true},
+		{&CompressionOptions{Threshold: 1000}, false, 999, false},
+		{&CompressionOptions{Threshold: 1000}, true, 1000, true},
+	} {
+		c := p.newCompressor(tt.isServer, tt.opts)
+		if got := c.shouldCompress(tt.n); got != tt.want {
+			t.Errorf("Threshold %d, server %v: shouldCompress(%d) = %v", tt.opts.Threshold, tt.isServer, tt.n, got)
+		}
 	}
 }
 

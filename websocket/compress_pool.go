@@ -154,21 +154,23 @@ func putFlateReader(r *flateReader) {
 // §7.2.2): an empty stored block that the sender stripped.
 var deflateTail = [4]byte{0x00, 0x00, 0xff, 0xff}
 
-// tailSource yields a message's compressed bytes, then deflateTail, then
-// io.EOF.
+// deflateEnd follows the tail: a final, empty block with fixed codes. A
+// message that stops at a block boundary, as every sender's flush does,
+// ends cleanly on it with io.EOF; one cut inside a block runs into it as
+// data and fails. Without it the two look alike to the decoder.
+var deflateEnd = [2]byte{0x03, 0x00}
+
+// tailSource yields a message's compressed bytes, then deflateTail and
+// deflateEnd, then io.EOF.
 type tailSource struct {
 	r       io.Reader
 	srcDone bool
-	tailPos int
+	srcLen  int64 // bytes the message had
+	endPos  int   // bytes of deflateTail+deflateEnd handed out
 }
 
 func (t *tailSource) reset(r io.Reader) {
-	t.r, t.srcDone, t.tailPos = r, false, 0
-}
-
-// exhausted reports whether everything, the tail included, was handed out.
-func (t *tailSource) exhausted() bool {
-	return t.srcDone && t.tailPos == len(deflateTail)
+	t.r, t.srcDone, t.srcLen, t.endPos = r, false, 0, 0
 }
 
 func (t *tailSource) Read(p []byte) (int, error) {
@@ -177,6 +179,7 @@ func (t *tailSource) Read(p []byte) (int, error) {
 			return 0, io.ErrUnexpectedEOF
 		}
 		n, err := t.r.Read(p)
+		t.srcLen += int64(n)
 		switch {
 		case err == io.EOF:
 			t.srcDone = true
@@ -189,8 +192,12 @@ func (t *tailSource) Read(p []byte) (int, error) {
 			return n, nil
 		}
 	}
-	n := copy(p, deflateTail[t.tailPos:])
-	t.tailPos += n
+	n := 0
+	if t.endPos < len(deflateTail) {
+		n = copy(p, deflateTail[t.endPos:])
+	}
+	n += copy(p[n:], deflateEnd[max(0, t.endPos+n-len(deflateTail)):])
+	t.endPos += n
 	if n == 0 && len(p) > 0 {
 		return 0, io.EOF
 	}
