@@ -108,7 +108,7 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 	cfg := newConnConfig(opts.ReadLimit, opts.CloseTimeout, opts.PingInterval, opts.PingTimeout, opts.ReadBufferSize, opts.WriteBufferSize)
 	extensions, err := cfg.negotiateServer(r, opts.Compression)
 	if err != nil {
-		return nil, reject(w, http.StatusBadRequest, err.Error())
+		return nil, reject(w, http.StatusInternalServerError, err.Error())
 	}
 
 	nc, brw, err := http.NewResponseController(w).Hijack()

@@ -3,6 +3,7 @@ package websocket
 import (
 	"context"
 	"crypto/rand"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -84,7 +85,11 @@ type Conn struct {
 	pingSeq atomic.Uint64
 	hb      *heartbeat
 
-	noCompress atomic.Bool
+	noCompress   atomic.Bool
+	compressor   *deflateCompressor
+	decompressor *deflateDecompressor
+	payloadSrc   *payloadSource
+	inflater     io.Reader
 }
 
 func newConn(nc net.Conn, client bool, cfg connConfig, buffered []byte) *Conn {
@@ -103,6 +108,7 @@ func newConn(nc net.Conn, client bool, cfg connConfig, buffered []byte) *Conn {
 		c.rbuf = make([]byte, max(cfg.readBufferSize, len(buffered)))
 		c.rend = copy(c.rbuf, buffered)
 	}
+	c.setupDeflate()
 	if cfg.pingInterval > 0 {
 		c.startHeartbeat()
 	}

@@ -197,10 +197,11 @@ func clientHandshake(nc net.Conn, u *url.URL, opts *DialOptions) (*Conn, *http.R
 	if len(opts.Subprotocols) > 0 {
 		b.WriteString("Sec-WebSocket-Protocol: " + strings.Join(opts.Subprotocols, ", ") + "\r\n")
 	}
-	offer := ""
 	if opts.Compression != nil {
-		offer = deflateClientOffer(opts.Compression)
-		b.WriteString("Sec-WebSocket-Extensions: " + offer + "\r\n")
+		if err := opts.Compression.validate(); err != nil {
+			return nil, nil, err
+		}
+		b.WriteString("Sec-WebSocket-Extensions: " + deflateClientOffer(opts.Compression) + "\r\n")
 	}
 	if u.User != nil {
 		if _, ok := opts.Header["Authorization"]; !ok {

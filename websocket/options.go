@@ -25,6 +25,8 @@ type connConfig struct {
 	readBufferSize  int
 	writeBufferSize int
 	deflateOn       bool
+	deflate         deflateParams
+	compression     *CompressionOptions
 }
 
 func newConnConfig(readLimit int64, closeTimeout, pingInterval, pingTimeout time.Duration, rbs, wbs int) connConfig {

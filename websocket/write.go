@@ -47,7 +47,7 @@ func (c *Conn) writeFrame(ctx context.Context, fin bool, rsv byte, op opcode, p 
 	err := c.writeFrameLocked(fin, rsv, op, p)
 	if w.stop() {
 		if err == nil {
-			_ = c.nc.SetWriteDeadline(time.Time{})
+			c.resetWriteDeadline()
 		} else {
 			err = fmt.Errorf("websocket: write: %w", ctx.Err())
 			c.writeErr = err
@@ -89,15 +89,23 @@ func (c *Conn) writeFrameLocked(fin bool, rsv byte, op opcode, p []byte) error {
 		err = c.writeMasked(hdr, key, p)
 	}
 	if err != nil {
-		c.writeErr = fmt.Errorf("websocket: write: %w", err)
-		if c.isClosed() {
-			c.writeErr = fmt.Errorf("websocket: write: %w", ErrClosed)
-		}
-		_ = c.closeTransport()
-		return c.writeErr
+		return c.writeFailed(err)
 	}
 	return nil
 }
+
+// writeFailed records a transport write error: the frame may be cut, so the
+// connection cannot go on.
+func (c *Conn) writeFailed(err error) error {
+	c.writeErr = fmt.Errorf("websocket: write: %w", err)
+	if c.isClosed() {
+		c.writeErr = fmt.Errorf("websocket: write: %w", ErrClosed)
+	}
+	_ = c.closeTransport()
+	return c.writeErr
+}
+
+func (c *Conn) resetWriteDeadline() { _ = c.nc.SetWriteDeadline(time.Time{}) }
 
 // maskChunk is the buffer size for masking large client messages: large
 // enough that a megabyte goes out in a few dozen writes.
