@@ -198,7 +198,10 @@ func TestDeflateNoAllocs(t *testing.T) {
 				}
 			}
 			run()
-			if allocs := testing.AllocsPerRun(50, run); allocs > 0 {
+			// Under the race detector sync.Pool discards on purpose and
+			// every mode borrows pooled state, so the count means nothing
+			// there; the round trip above still runs.
+			if allocs := testing.AllocsPerRun(50, run); allocs > 0 && !deflateRaceEnabled {
 				t.Errorf("takeover=%v window=%d: %.1f allocations per message, want 0", takeover, bits, allocs)
 			}
 			c.release()
