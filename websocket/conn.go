@@ -44,6 +44,7 @@ type Conn struct {
 	readMu    sync.Mutex
 	rbuf      []byte // buffered bytes are rbuf[rpos:rend]
 	rbufp     *[]byte
+	raw       *rawReader // nil when the transport hides its descriptor
 	msgGen    uint64
 	rpos      int
 	rend      int
@@ -108,6 +109,11 @@ func newConn(nc net.Conn, client bool, cfg connConfig, buffered []byte) *Conn {
 		c.rbuf = make([]byte, max(cfg.readBufferSize, len(buffered)))
 		c.rend = copy(c.rbuf, buffered)
 	}
+	if len(buffered) == 0 {
+		c.raw = newRawReader(nc, cfg.readBufferSize)
+	} else {
+		c.raw = newRawReader(nc, max(cfg.readBufferSize, len(buffered)))
+	}
 	c.setupDeflate()
 	if cfg.pingInterval > 0 {
 		c.startHeartbeat()
@@ -147,6 +153,14 @@ func (c *Conn) closeTransport() error {
 		close(c.closed)
 		if c.hb != nil {
 			c.hb.stop()
+		}
+		// Free the compressor now unless a writer is using it; that
+		// writer frees it on its way out.
+		select {
+		case c.msem <- struct{}{}:
+			c.releaseCompressor()
+			release(c.msem)
+		default:
 		}
 	})
 	return c.closeErr

@@ -175,3 +175,22 @@ func (c *Conn) inflate(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// releaseCompressor gives the compressor's state back once the connection
+// is closed. The caller holds msem, which serialises the compressor.
+func (c *Conn) releaseCompressor() {
+	if c.compressor != nil && c.isClosed() {
+		c.compressor.release()
+		c.compressor = nil
+	}
+}
+
+// releaseDecompressor does the same for the reading side; the caller holds
+// readMu.
+func (c *Conn) releaseDecompressor() {
+	if c.decompressor != nil {
+		c.decompressor.release()
+		c.decompressor = nil
+		c.inflater = nil
+	}
+}

@@ -181,6 +181,9 @@ func (c *Conn) readMsgData(p []byte) (int, error) {
 	if err == io.EOF {
 		c.inMsg = false
 		c.endInflate()
+		if c.raw != nil {
+			c.releaseReadBuf()
+		}
 	}
 	return n, err
 }
@@ -373,6 +376,7 @@ func (c *Conn) handleClose(p []byte) error {
 		}
 	}
 	_ = c.closeTransport()
+	c.releaseDecompressor()
 	c.releaseReadBuf()
 	return perr
 }
@@ -411,6 +415,16 @@ func (c *Conn) ensure(n int) error {
 // fill reads more bytes into the read buffer.
 func (c *Conn) fill() error {
 	if c.rbuf == nil {
+		if c.raw != nil {
+			// Nothing buffered: wait without holding a buffer.
+			bp, n, err := c.raw.read()
+			if err != nil {
+				return err
+			}
+			c.rbufp, c.rbuf = bp, *bp
+			c.rpos, c.rend = 0, n
+			return nil
+		}
 		c.rbufp = getBuf(c.cfg.readBufferSize)
 		c.rbuf = *c.rbufp
 	}
@@ -465,6 +479,10 @@ func (c *Conn) afterCancel(ctx context.Context, err error, whole bool) error {
 // and makes it stick, unless it was a timeout that left the state intact.
 func (c *Conn) readFailed(err error) error {
 	if c.readErr != nil {
+		if c.isClosed() {
+			c.releaseDecompressor()
+			c.releaseReadBuf()
+		}
 		return c.readErr
 	}
 	if isTimeout(err) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
@@ -480,6 +498,8 @@ func (c *Conn) readFailed(err error) error {
 	}
 	c.readErr = err
 	_ = c.closeTransport()
+	c.releaseDecompressor()
+	c.releaseReadBuf()
 	return err
 }
 

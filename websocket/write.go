@@ -22,8 +22,12 @@ func (c *Conn) Write(ctx context.Context, typ MessageType, p []byte) error {
 	if err := c.acquire(ctx, c.msem); err != nil {
 		return err
 	}
-	defer release(c.msem)
-	return c.writeData(ctx, typ, p)
+	err := c.writeData(ctx, typ, p)
+	if err != nil {
+		c.releaseCompressor()
+	}
+	release(c.msem)
+	return err
 }
 
 // writeData writes one whole message; the caller holds msem.

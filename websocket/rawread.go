@@ -1,0 +1,98 @@
+package websocket
+
+import (
+	"errors"
+	"io"
+	"net"
+	"syscall"
+)
+
+// An idle connection should hold no read buffer: thousands of idle
+// connections would otherwise pin thousands of buffers. Go's net.Conn.Read
+// needs its buffer while it waits, so for connections that expose their
+// file descriptor the wait is done through syscall.RawConn instead: the
+// callback borrows a pooled buffer only for the read attempt itself and
+// gives it back when the socket has nothing, before the goroutine parks.
+// The system calls are the same as net.Conn.Read makes (a read that finds
+// nothing, the wait, a read that succeeds).
+
+// rawReader reads from a connection's descriptor with a borrowed buffer.
+type rawReader struct {
+	rc   syscall.RawConn
+	fn   func(fd uintptr) bool
+	size int
+	bp   *[]byte // the buffer borrowed by the last successful read
+	n    int
+	err  error
+}
+
+// newRawReader returns a rawReader for nc, or nil when nc does not expose
+// its descriptor (TLS, pipes, wrappers).
+func newRawReader(nc net.Conn, size int) *rawReader {
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	switch nc.(type) {
+	case *net.TCPConn, *net.UnixConn:
+	default:
+		return nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	r := &rawReader{rc: rc, size: size}
+	r.fn = r.attempt
+	return r
+}
+
+// attempt is the RawConn callback: one non-blocking read. It returns false
+// (wait, then call again) when the socket has no data.
+func (r *rawReader) attempt(fd uintptr) bool {
+	bp := getBuf(r.size)
+	for {
+		n, err := syscall.Read(int(fd), *bp)
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EAGAIN:
+			putBuf(bp)
+			return false
+		case err != nil:
+			putBuf(bp)
+			r.n, r.err = 0, err
+			return true
+		case n == 0:
+			putBuf(bp)
+			r.n, r.err = 0, io.EOF
+			return true
+		}
+		r.bp, r.n, r.err = bp, n, nil
+		return true
+	}
+}
+
+// read waits for data and returns a pooled buffer holding n bytes of it.
+func (r *rawReader) read() (bp *[]byte, n int, err error) {
+	r.bp, r.n, r.err = nil, 0, nil
+	if err := r.rc.Read(r.fn); err != nil {
+		return nil, 0, err
+	}
+	if r.err != nil {
+		return nil, 0, wrapSyscallErr(r.err)
+	}
+	return r.bp, r.n, nil
+}
+
+// wrapSyscallErr makes a raw errno look like what net.Conn.Read returns.
+func wrapSyscallErr(err error) error {
+	if err == io.EOF {
+		return err
+	}
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		return &net.OpError{Op: "read", Net: "tcp", Err: errno}
+	}
+	return err
+}
