@@ -57,7 +57,6 @@ type Conn struct {
 	msgLen    int64 // payload bytes of the current message so far (after inflating)
 	utf8      utf8Validator
 	readErr   error // sticky: once set, every read returns it
-	ctrl      [maxControlPayload]byte
 	readLimit atomic.Int64
 
 	// Writing. wsem serialises frames; msem serialises data messages so that
@@ -66,9 +65,8 @@ type Conn struct {
 	wsem     chan struct{}
 	msem     chan struct{}
 	writeErr error // sticky, guarded by wsem
-	bufs     net.Buffers
-	bufsArr  [2][]byte
-	keys     [64]byte // random masking keys, refilled when used up
+	wv       *writev // for header and payload in one system call; made on first use
+	keys     *[64]byte // client only: random masking keys, refilled when used up
 	keyPos   int
 	hdr      [maxHeaderSize]byte
 
@@ -103,7 +101,6 @@ func newConn(nc net.Conn, client bool, cfg connConfig, buffered []byte) *Conn {
 		closeRecvd: make(chan struct{}),
 		closed:     make(chan struct{}),
 	}
-	c.keyPos = len(c.keys)
 	c.readLimit.Store(cfg.readLimit)
 	if len(buffered) > 0 {
 		c.rbuf = make([]byte, max(cfg.readBufferSize, len(buffered)))
@@ -189,6 +186,10 @@ func (c *Conn) CloseNow() error {
 // §5.3 asks for keys an intermediary cannot predict). Keys are drawn 16 at a
 // time. The caller holds wsem.
 func (c *Conn) maskKey() [4]byte {
+	if c.keys == nil {
+		c.keys = new([64]byte)
+		c.keyPos = len(c.keys)
+	}
 	if c.keyPos+4 > len(c.keys) {
 		_, _ = rand.Read(c.keys[:])
 		c.keyPos = 0

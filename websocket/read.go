@@ -104,7 +104,7 @@ func (c *Conn) readMessage(buf []byte) (MessageType, []byte, error) {
 	}
 	typ := c.msgType
 	for {
-		if len(buf) == cap(buf) {
+		if len(buf) == cap(buf) && (c.msgRSV1 || c.frameLeft > 0 || !c.frame.fin) {
 			grow := max(cap(buf), 512)
 			if !c.msgRSV1 && c.frameLeft > 0 {
 				// The frame's length is known and within the read
@@ -330,8 +330,9 @@ func (c *Conn) handleControl(h *frameHeader) error {
 	if err := c.ensure(n); err != nil {
 		return err
 	}
-	p := c.ctrl[:n]
-	copy(p, c.rbuf[c.rpos:c.rpos+n])
+	// The payload is unmasked in place in the read buffer: control frames
+	// need no buffer of their own.
+	p := c.rbuf[c.rpos : c.rpos+n : c.rpos+n]
 	c.rpos += n
 	if h.masked {
 		maskBytes(h.key, 0, p)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"time"
 )
 
@@ -85,10 +86,13 @@ func (c *Conn) writeFrameLocked(fin bool, rsv byte, op opcode, p []byte) error {
 		_, err = c.nc.Write(b)
 		putBuf(bp)
 	case !c.client:
-		c.bufsArr[0], c.bufsArr[1] = hdr, p
-		c.bufs = c.bufsArr[:]
-		_, err = c.bufs.WriteTo(c.nc)
-		c.bufsArr[0], c.bufsArr[1] = nil, nil
+		if c.wv == nil {
+			c.wv = new(writev)
+		}
+		c.wv.arr[0], c.wv.arr[1] = hdr, p
+		c.wv.bufs = c.wv.arr[:]
+		_, err = c.wv.bufs.WriteTo(c.nc)
+		c.wv.arr[0], c.wv.arr[1] = nil, nil
 	default:
 		err = c.writeMasked(hdr, key, p)
 	}
@@ -199,3 +203,10 @@ func (c *Conn) acquireTimeout(sem chan struct{}, d time.Duration) error {
 }
 
 func release(sem chan struct{}) { <-sem }
+
+// writev holds what net.Buffers needs for a vectored write without
+// allocating on each one.
+type writev struct {
+	arr  [2][]byte
+	bufs net.Buffers
+}
