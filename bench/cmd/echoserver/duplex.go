@@ -35,18 +35,24 @@ func runDuplex(cfg config) error {
 		if err != nil {
 			return
 		}
-		defer c.CloseNow()
-		ctx := context.Background()
-		var buf []byte
-		for {
-			typ, p, err := c.ReadInto(ctx, buf)
-			if err != nil {
-				return
-			}
-			buf = p
-			if err := c.Write(ctx, typ, p); err != nil {
-				return
-			}
-		}
+		// Serve the connection from a fresh goroutine and return: the
+		// net/http goroutine's grown stack is freed at once.
+		go echo(c)
 	})
+}
+
+func echo(c *websocket.Conn) {
+	defer c.CloseNow()
+	ctx := context.Background()
+	var buf []byte
+	for {
+		typ, p, err := c.ReadInto(ctx, buf)
+		if err != nil {
+			return
+		}
+		buf = p
+		if err := c.Write(ctx, typ, p); err != nil {
+			return
+		}
+	}
 }
