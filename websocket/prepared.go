@@ -3,6 +3,7 @@ package websocket
 import (
 	"context"
 	"fmt"
+	"net"
 	"sync"
 )
 
@@ -72,13 +73,18 @@ func (pm *PreparedMessage) compressedFrame(dc *deflateCompressor) (frame []byte,
 // WritePrepared sends pm. On a server connection this is one write of the
 // shared frame; a client connection masks its own copy.
 func (c *Conn) WritePrepared(ctx context.Context, pm *PreparedMessage) error {
-	if pm.typ != MessageText && pm.typ != MessageBinary {
-		return fmt.Errorf("websocket: cannot write a prepared message of type %v", pm.typ)
-	}
 	if err := c.acquire(ctx, c.msem); err != nil {
 		return err
 	}
 	defer release(c.msem)
+	return c.writePreparedLocked(ctx, pm)
+}
+
+// writePreparedLocked writes pm; the caller holds msem.
+func (c *Conn) writePreparedLocked(ctx context.Context, pm *PreparedMessage) error {
+	if pm.typ != MessageText && pm.typ != MessageBinary {
+		return fmt.Errorf("websocket: cannot write a prepared message of type %v", pm.typ)
+	}
 	if c.client {
 		return c.writeData(ctx, pm.typ, pm.data)
 	}
@@ -110,6 +116,60 @@ func (c *Conn) writeEncoded(ctx context.Context, b []byte) error {
 	}
 	w := c.watch(ctx, false)
 	_, err := c.nc.Write(b)
+	if err != nil {
+		err = c.writeFailed(err)
+	}
+	if w.stop() {
+		if err == nil {
+			c.resetWriteDeadline()
+		} else {
+			err = fmt.Errorf("websocket: write: %w", ctx.Err())
+			c.writeErr = err
+		}
+	}
+	return err
+}
+
+// WritePreparedBatch sends several prepared messages in order. On a server
+// connection their frames go out together, in one vectored system call,
+// which is what a per-connection writer draining a queue of broadcasts
+// wants: one write for everything that piled up. A connection that must
+// compress or mask per message writes them one by one.
+func (c *Conn) WritePreparedBatch(ctx context.Context, pms []*PreparedMessage) error {
+	if len(pms) == 0 {
+		return nil
+	}
+	if err := c.acquire(ctx, c.msem); err != nil {
+		return err
+	}
+	defer release(c.msem)
+	if c.client || c.compressor != nil {
+		for _, pm := range pms {
+			if err := c.writePreparedLocked(ctx, pm); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	bufs := make(net.Buffers, 0, len(pms))
+	for _, pm := range pms {
+		if pm.typ != MessageText && pm.typ != MessageBinary {
+			return fmt.Errorf("websocket: cannot write a prepared message of type %v", pm.typ)
+		}
+		bufs = append(bufs, pm.serverFrame())
+	}
+	if err := c.acquire(ctx, c.wsem); err != nil {
+		return err
+	}
+	defer release(c.wsem)
+	if c.closeSent.Load() {
+		return errCloseSent
+	}
+	if c.writeErr != nil {
+		return c.writeErr
+	}
+	w := c.watch(ctx, false)
+	_, err := bufs.WriteTo(c.nc)
 	if err != nil {
 		err = c.writeFailed(err)
 	}
