@@ -64,8 +64,8 @@ type Conn struct {
 	// while control frames can still go between them.
 	wsem     chan struct{}
 	msem     chan struct{}
-	writeErr error // sticky, guarded by wsem
-	wv       *writev // for header and payload in one system call; made on first use
+	writeErr error     // sticky, guarded by wsem
+	wv       *writev   // for header and payload in one system call; made on first use
 	keys     *[64]byte // client only: random masking keys, refilled when used up
 	keyPos   int
 	hdr      [maxHeaderSize]byte
