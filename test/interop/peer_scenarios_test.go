@@ -69,8 +69,8 @@ func compressionChecks() []string {
 
 // peerClientCompression runs a peer client's compress scenario against our
 // echo server with compression opts, and requires both sides to have
-// negotiated want and to have compressed.
-func peerClientCompression(t *testing.T, opts *websocket.CompressionOptions, want string, start func(url string) *peer) {
+// negotiated want and to have compressed. It returns the peer's events.
+func peerClientCompression(t *testing.T, opts *websocket.CompressionOptions, want string, start func(url string) *peer) []peerEvent {
 	t.Helper()
 	s := startEchoServer(t, serverConfig{Accept: &websocket.AcceptOptions{Compression: opts}, CountBytes: true})
 	evs := start(s.URL).finish(t)
@@ -88,6 +88,7 @@ func peerClientCompression(t *testing.T, opts *websocket.CompressionOptions, wan
 		t.Fatalf("the peer passed checks %q, want %q", got, want)
 	}
 	assertCompressed(t, s.Bytes, compressionPayload())
+	return evs
 }
 
 // peerServerCompression dials a peer echo server that has printed its

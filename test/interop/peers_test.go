@@ -99,6 +99,7 @@ type peerEvent struct {
 	Error        string `json:"error"`
 	EchoedCode   int    `json:"echoed_code"`
 	EchoedReason string `json:"echoed_reason"`
+	InUse        string `json:"in_use"` // autobahn: extensions in use
 }
 
 // peer is a running subprocess whose stdout carries JSON events.
