@@ -1,0 +1,59 @@
+package websocket
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A peer that never reads never answers pings: the heartbeat must close the
+// connection with 1011. A peer that reads keeps it alive.
+func TestHeartbeat(t *testing.T) {
+	result := make(chan error, 2)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := Accept(w, r, &AcceptOptions{PingInterval: 30 * time.Millisecond, PingTimeout: 60 * time.Millisecond})
+		if err != nil {
+			return
+		}
+		_, _, err = c.Read(context.Background())
+		result <- err
+	}))
+	t.Cleanup(srv.Close)
+	url := "ws" + strings.TrimPrefix(srv.URL, "http")
+
+	// Silent client: does not read, so pongs are never sent.
+	silent := dialT(t, url, nil)
+	select {
+	case err := <-result:
+		if err == nil {
+			t.Fatal("server read returned no error")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("heartbeat did not end the connection of a peer that never answers")
+	}
+	// The silent client finds a close frame with 1011 waiting.
+	_, _, err := silent.Read(context.Background())
+	if CloseStatus(err) != StatusInternalError {
+		t.Fatalf("silent client got %v, want close 1011", err)
+	}
+
+	// Reading client: answers pings, survives many intervals, then closes.
+	live := dialT(t, url, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
+	defer cancel()
+	_, _, err = live.Read(ctx) // answers pings while waiting
+	if ctx.Err() == nil {
+		t.Fatalf("live client read ended early: %v", err)
+	}
+	if err := live.Write(context.Background(), MessageText, []byte("still alive")); err != nil {
+		t.Fatalf("live connection was closed: %v", err)
+	}
+	select {
+	case err := <-result:
+		t.Fatalf("server side of the live connection ended: %v", err)
+	default:
+	}
+}
