@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -151,10 +152,23 @@ func startPeer(t *testing.T, name string, args ...string) *peer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p.cmd.Start(); err != nil {
+	scanDone := make(chan struct{})
+	// The kernel sends Pdeathsig when the thread that started the process
+	// exits (go.dev/issue/27505): start and wait from one locked thread.
+	started := make(chan error, 1)
+	waited := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		err := p.cmd.Start()
+		started <- err
+		if err == nil {
+			waited <- waitAfterStdout(p.cmd, scanDone)
+		}
+	}()
+	if err := <-started; err != nil {
 		t.Fatalf("start %s: %v", p.name, err)
 	}
-	scanDone := make(chan struct{})
 	go func() {
 		defer close(scanDone)
 		defer close(p.events)
@@ -171,8 +185,7 @@ func startPeer(t *testing.T, name string, args ...string) *peer {
 		}
 	}()
 	go func() {
-		<-scanDone // Wait closes stdout: read it all first.
-		p.err = p.cmd.Wait()
+		p.err = <-waited
 		close(p.exited)
 	}()
 	t.Cleanup(func() {
@@ -180,6 +193,10 @@ func startPeer(t *testing.T, name string, args ...string) *peer {
 		case <-p.exited:
 		default:
 			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+			go func() { // unblock the scanner if nobody reads events
+				for range p.events {
+				}
+			}()
 			<-p.exited
 		}
 		if t.Failed() {
@@ -187,6 +204,13 @@ func startPeer(t *testing.T, name string, args ...string) *peer {
 		}
 	})
 	return p
+}
+
+// waitAfterStdout waits for cmd once its stdout has been read to the end:
+// Wait closes the pipe, which would lose what was not read yet.
+func waitAfterStdout(cmd *exec.Cmd, stdoutDone <-chan struct{}) error {
+	<-stdoutDone
+	return cmd.Wait()
 }
 
 // next returns the next event, failing the test when the peer reports a
