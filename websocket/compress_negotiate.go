@@ -233,10 +233,18 @@ func deflateClientOffers(o *CompressionOptions) []deflateOffer {
 		first.clientMaxWindow = cfg.clientMaxWindow
 	}
 	offers := []deflateOffer{first}
-	if first.serverNoTakeover || first.serverMaxWindow != 0 {
+	takeoverHint := o != nil && o.Mode == CompressionContextTakeover && first.clientNoTakeover
+	if first.serverNoTakeover || first.serverMaxWindow != 0 || takeoverHint {
+		// A fallback that asks nothing of the server, for one that
+		// declines the first offer. Under takeover it also drops the
+		// client_no_context_takeover hint, so that a server picking
+		// among offers (as conformance suites do) finds both kinds.
 		fallback := first
 		fallback.serverNoTakeover = false
 		fallback.serverMaxWindow = 0
+		if takeoverHint {
+			fallback.clientNoTakeover = false
+		}
 		offers = append(offers, fallback)
 	}
 	return offers

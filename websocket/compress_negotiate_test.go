@@ -155,7 +155,11 @@ func TestDeflateClientOffer(t *testing.T) {
 		{&CompressionOptions{Mode: CompressionContextTakeover, ClientMaxWindowBits: 10}, "permessage-deflate; client_max_window_bits=10"},
 		{&CompressionOptions{Mode: CompressionContextTakeover, ServerMaxWindowBits: 8, ClientNoContextTakeover: true},
 			"permessage-deflate; client_no_context_takeover; server_max_window_bits=8; client_max_window_bits, " +
-				"permessage-deflate; client_no_context_takeover; client_max_window_bits"},
+				"permessage-deflate; client_max_window_bits"},
+		// The conformance driver's offer: every server-side choice of
+		// Autobahn groups 12 and 13 finds an offer it can accept.
+		{&CompressionOptions{Mode: CompressionContextTakeover, ClientNoContextTakeover: true},
+			"permessage-deflate; client_no_context_takeover; client_max_window_bits, permessage-deflate; client_max_window_bits"},
 		{&CompressionOptions{Mode: CompressionContextTakeover, ServerNoContextTakeover: true, ServerMaxWindowBits: 12, ClientMaxWindowBits: 9},
 			"permessage-deflate; server_no_context_takeover; server_max_window_bits=12; client_max_window_bits=9, " +
 				"permessage-deflate; client_max_window_bits=9"},

@@ -2,6 +2,7 @@ package websocket
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -18,7 +19,10 @@ func TestHeartbeat(t *testing.T) {
 		if err != nil {
 			return
 		}
-		_, _, err = c.Read(context.Background())
+		_, p, err := c.Read(context.Background())
+		if err == nil {
+			err = errors.New("message: " + string(p))
+		}
 		result <- err
 	}))
 	t.Cleanup(srv.Close)
@@ -48,12 +52,15 @@ func TestHeartbeat(t *testing.T) {
 	if ctx.Err() == nil {
 		t.Fatalf("live client read ended early: %v", err)
 	}
-	if err := live.Write(context.Background(), MessageText, []byte("still alive")); err != nil {
-		t.Fatalf("live connection was closed: %v", err)
-	}
 	select {
 	case err := <-result:
 		t.Fatalf("server side of the live connection ended: %v", err)
 	default:
+	}
+	if err := live.Write(context.Background(), MessageText, []byte("still alive")); err != nil {
+		t.Fatalf("live connection was closed: %v", err)
+	}
+	if err := <-result; err == nil || err.Error() != "message: still alive" {
+		t.Fatalf("server did not read the live client's message: %v", err)
 	}
 }

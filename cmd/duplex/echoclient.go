@@ -31,7 +31,11 @@ func runEchoClient(ctx context.Context, args []string, stdout, stderr io.Writer)
 	b := strings.TrimSuffix(*base, "/")
 	opts := &websocket.DialOptions{ReadLimit: echoReadLimit, Proxy: websocket.NoProxy}
 	if *compress {
-		opts.Compression = &websocket.CompressionOptions{Mode: websocket.CompressionContextTakeover, Threshold: -1}
+		// Two offers: one with the client_no_context_takeover hint and
+		// client_max_window_bits, one with client_max_window_bits alone,
+		// so that the server side of every compression case can pick
+		// the parameters it wants; server-to-client takeover stays on.
+		opts.Compression = &websocket.CompressionOptions{Mode: websocket.CompressionContextTakeover, ClientNoContextTakeover: true, Threshold: -1}
 	}
 	n, err := caseCount(ctx, b)
 	if err != nil {
