@@ -45,6 +45,8 @@ func TestAutobahnCompressionOurServer(t *testing.T) {
 		// autobahn's offer carries client_no_context_takeover (it will not
 		// keep its own window), so our answer repeats it.
 		{"takeover", takeover, "permessage-deflate; client_no_context_takeover"},
+		{"windows", smallWindows,
+			"permessage-deflate; client_no_context_takeover; server_max_window_bits=10; client_max_window_bits=9"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			evs := peerClientCompression(t, tc.ours(), tc.want, autobahnClient(t, "offer", "compress"))

@@ -118,6 +118,7 @@ func TestChromiumCompressionOurServer(t *testing.T) {
 		// Chromium offers "permessage-deflate; client_max_window_bits".
 		{"default", noTakeover, "permessage-deflate; server_no_context_takeover; client_no_context_takeover"},
 		{"takeover", takeover, "permessage-deflate"},
+		{"windows", smallWindows, "permessage-deflate; server_max_window_bits=10; client_max_window_bits=9"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := pageServer(t, &websocket.AcceptOptions{Compression: tc.ours()}, true)

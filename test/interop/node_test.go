@@ -45,6 +45,8 @@ func TestNodeCompressionOurClient(t *testing.T) {
 		{"takeover/node-default", "default", takeover(), "permessage-deflate"},
 		{"takeover/node-notakeover", "notakeover", takeover(),
 			"permessage-deflate; server_no_context_takeover; client_no_context_takeover"},
+		{"windows/node-default", "default", smallWindowsClient(),
+			"permessage-deflate; server_max_window_bits=10; client_max_window_bits=11"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, url := startNodeServer(t, tc.node)
@@ -64,6 +66,8 @@ func TestNodeCompressionOurServer(t *testing.T) {
 		{"takeover/node-default", "default", takeover(), "permessage-deflate"},
 		{"takeover/node-notakeover", "notakeover", takeover(),
 			"permessage-deflate; server_no_context_takeover; client_no_context_takeover"},
+		{"windows/node-default", "default", smallWindows(),
+			"permessage-deflate; server_max_window_bits=10; client_max_window_bits=9"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			peerClientCompression(t, tc.ours, tc.want, nodeClient(t, tc.node, "compress"))

@@ -120,4 +120,21 @@ var (
 	takeover = func() *websocket.CompressionOptions {
 		return &websocket.CompressionOptions{Mode: websocket.CompressionContextTakeover, Threshold: -1}
 	}
+	// smallWindows is takeover with windows below 15 bits in both
+	// directions. A server sends a client window of 8 as 9, since zlib
+	// cannot compress with a 256-byte window.
+	smallWindows = func() *websocket.CompressionOptions {
+		return &websocket.CompressionOptions{
+			Mode: websocket.CompressionContextTakeover, Threshold: -1,
+			ServerMaxWindowBits: 10, ClientMaxWindowBits: 8,
+		}
+	}
+	// smallWindowsClient is smallWindows for our client, which asks for a
+	// server window and compresses with a client window it announces.
+	smallWindowsClient = func() *websocket.CompressionOptions {
+		return &websocket.CompressionOptions{
+			Mode: websocket.CompressionContextTakeover, Threshold: -1,
+			ServerMaxWindowBits: 10, ClientMaxWindowBits: 11,
+		}
+	}
 )

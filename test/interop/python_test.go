@@ -46,6 +46,8 @@ func TestPythonCompressionOurClient(t *testing.T) {
 			"permessage-deflate; server_max_window_bits=12; client_max_window_bits=12"},
 		{"takeover/python-notakeover", "notakeover", takeover(),
 			"permessage-deflate; server_no_context_takeover; client_no_context_takeover"},
+		{"windows/python-default", "default", smallWindowsClient(),
+			"permessage-deflate; server_max_window_bits=10; client_max_window_bits=11"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, url := startPythonServer(t, tc.python)
@@ -66,6 +68,8 @@ func TestPythonCompressionOurServer(t *testing.T) {
 			"permessage-deflate"},
 		{"takeover/python-notakeover", "notakeover", takeover(),
 			"permessage-deflate; server_no_context_takeover; client_no_context_takeover"},
+		{"windows/python-default", "default", smallWindows(),
+			"permessage-deflate; server_max_window_bits=10; client_max_window_bits=9"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			peerClientCompression(t, tc.ours, tc.want, pythonClient(t, tc.python, "compress"))

@@ -36,7 +36,7 @@ function deflateOptions(mode) {
 // the first byte.
 function binary(n, rep = 0) {
   const b = Buffer.alloc(n);
-  for (let i = 0; i < n; i++) b[i] = (i * 31 + (i >> 9)) & 0xff;
+  for (let i = 0; i < n; i++) b[i] = (((i % 97) * 31) + (i >> 12)) & 0xff;
   if (n > 0) b[0] = rep & 0xff;
   return b;
 }

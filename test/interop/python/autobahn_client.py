@@ -44,7 +44,7 @@ class Failure(Exception):
 
 
 def binary(n, rep=0):
-    base = bytes(((i * 31 + (i >> 9)) & 0xFF) for i in range(n))
+    base = bytes(((i % 97 * 31 + (i >> 12)) & 0xFF) for i in range(n))
     return base if n == 0 else bytes([rep & 0xFF]) + base[1:]
 
 

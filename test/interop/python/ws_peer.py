@@ -46,7 +46,7 @@ class Failure(Exception):
 
 def binary(n, rep=0):
     """n bytes of a compressible, non-trivial pattern; rep varies the start."""
-    base = bytes(((i * 31 + (i >> 9)) & 0xFF) for i in range(n))
+    base = bytes(((i % 97 * 31 + (i >> 12)) & 0xFF) for i in range(n))
     if n == 0:
         return base
     return bytes([rep & 0xFF]) + base[1:]
