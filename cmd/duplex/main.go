@@ -56,6 +56,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		usage(stdout)
 		return 0
 	}
+	if args[0] == "--version" || args[0] == "-version" {
+		fmt.Fprintln(stdout, versionString())
+		return 0
+	}
 	c, ok := commands[args[0]]
 	if !ok {
 		fmt.Fprintf(stderr, "duplex: unknown command %q; run \"duplex help\" for the list\n", args[0])
@@ -91,7 +95,8 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-12s %s\n", n, commands[n].short)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, `Run "duplex COMMAND --help" for a command's flags.`)
+	fmt.Fprintln(w, `Run "duplex COMMAND --help" (or "duplex help COMMAND") for what a command does,`)
+	fmt.Fprintln(w, `its flags and examples; "duplex version" prints the version.`)
 }
 
 // newFlagSet returns a flag set that prints its usage to stderr and returns

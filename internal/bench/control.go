@@ -17,11 +17,11 @@ type Control struct {
 	readyOnce   sync.Once
 	settled     chan struct{}
 	settledOnce sync.Once
-	start     chan struct{}
-	startOnce sync.Once
-	stop      chan struct{}
-	stopOnce  sync.Once
-	stopped   atomic.Bool
+	start       chan struct{}
+	startOnce   sync.Once
+	stop        chan struct{}
+	stopOnce    sync.Once
+	stopped     atomic.Bool
 
 	mu       sync.Mutex
 	progress func() Snapshot

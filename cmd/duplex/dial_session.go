@@ -1,0 +1,305 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/duplexws/duplex/websocket"
+)
+
+// dialSession is one connection of "duplex dial": a goroutine reads and
+// prints messages; the mode (pipe, one-shot, interactive) writes.
+type dialSession struct {
+	conn   *websocket.Conn
+	o      *dialOptions
+	stdout io.Writer
+	stderr io.Writer
+
+	outMu sync.Mutex
+	// term is set in interactive mode: everything goes through it so that
+	// the prompt is redrawn below what is printed.
+	term   io.Writer
+	prefix string
+
+	closing  atomic.Bool // this side started the close handshake
+	received atomic.Int64
+	gotMsg   chan struct{} // a message arrived (one-shot mode)
+	done     chan struct{} // the reader ended; end holds why
+	end      error
+}
+
+func newDialSession(conn *websocket.Conn, o *dialOptions, stdout, stderr io.Writer) *dialSession {
+	return &dialSession{conn: conn, o: o, stdout: stdout, stderr: stderr,
+		gotMsg: make(chan struct{}, 1), done: make(chan struct{})}
+}
+
+// show prints a received message.
+func (s *dialSession) show(typ websocket.MessageType, p []byte) {
+	var line string
+	if typ == websocket.MessageBinary {
+		enc := hex.EncodeToString(p)
+		if s.o.binaryFormat == "base64" {
+			enc = base64.StdEncoding.EncodeToString(p)
+		}
+		line = enc
+		if s.term != nil {
+			line = fmt.Sprintf("[binary, %d bytes] %s", len(p), enc)
+		}
+	} else {
+		line = string(p)
+	}
+	s.outMu.Lock()
+	defer s.outMu.Unlock()
+	if s.term != nil {
+		io.WriteString(s.term, s.prefix+line+"\n")
+		return
+	}
+	io.WriteString(s.stdout, line+"\n")
+}
+
+// note prints a status line: on the terminal in interactive mode, else on
+// standard error, and only when control frames are to be shown unless
+// always is set.
+func (s *dialSession) note(always bool, format string, a ...any) {
+	if !always && !s.o.showControl && s.term == nil {
+		return
+	}
+	line := "* " + fmt.Sprintf(format, a...) + "\n"
+	s.outMu.Lock()
+	defer s.outMu.Unlock()
+	if s.term != nil {
+		io.WriteString(s.term, line)
+		return
+	}
+	io.WriteString(s.stderr, line)
+}
+
+// startReader reads and shows messages until the connection ends.
+func (s *dialSession) startReader() {
+	go func() {
+		defer close(s.done)
+		for {
+			typ, p, err := s.conn.Read(context.Background())
+			if err != nil {
+				s.end = err
+				return
+			}
+			s.received.Add(1)
+			s.show(typ, p)
+			select {
+			case s.gotMsg <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	if s.o.pingInterval > 0 {
+		go s.pinger()
+	}
+}
+
+func (s *dialSession) pinger() {
+	t := time.NewTicker(s.o.pingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			s.ping(false)
+		case <-s.done:
+			return
+		}
+	}
+}
+
+// ping sends a ping and shows the pong.
+func (s *dialSession) ping(always bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s.note(always, "ping sent")
+	rtt, err := s.conn.Ping(ctx)
+	if err != nil {
+		s.note(true, "no pong: %v", err)
+		return
+	}
+	s.note(always, "pong received after %s", rtt.Round(time.Microsecond))
+}
+
+// closeWith starts the close handshake and waits for the reader to see the
+// server's answer.
+func (s *dialSession) closeWith(code websocket.StatusCode, reason string) {
+	s.closing.Store(true)
+	s.note(false, "close sent: %v %q", code, reason)
+	_ = s.conn.Close(code, reason)
+	<-s.done
+}
+
+// outcome turns the way the connection ended into the command's result.
+func (s *dialSession) outcome() error {
+	err := s.end
+	code := websocket.CloseStatus(err)
+	var ce *websocket.CloseError
+	errors.As(err, &ce)
+	switch {
+	case s.closing.Load() && (code >= 0 || errors.Is(err, websocket.ErrClosed)):
+		if ce != nil {
+			s.note(false, "close received: %v %q", ce.Code, ce.Reason)
+		}
+		return nil
+	case code == websocket.StatusNormalClosure || code == websocket.StatusGoingAway:
+		s.note(false, "the server closed the connection: %v %q", ce.Code, ce.Reason)
+		return nil
+	case code >= 0:
+		msg := fmt.Sprintf("the server closed the connection with %v", ce.Code)
+		if ce.Reason != "" {
+			msg += fmt.Sprintf(": %q", ce.Reason)
+		}
+		return &exitError{code: 3, err: errors.New(msg)}
+	default:
+		return fmt.Errorf("the connection was lost without a close frame: %w", err)
+	}
+}
+
+// pipe sends standard input and exits after a clean close at its end.
+func (s *dialSession) pipe(ctx context.Context, in io.Reader) error {
+	s.startReader()
+	type chunk struct {
+		p   []byte
+		err error
+	}
+	chunks := make(chan chunk)
+	go func() {
+		br := bufio.NewReaderSize(in, 64<<10)
+		for {
+			var p []byte
+			var err error
+			if s.o.binary {
+				buf := make([]byte, 64<<10)
+				var n int
+				n, err = br.Read(buf)
+				p = buf[:n]
+			} else {
+				p, err = br.ReadBytes('\n')
+				p = trimEOL(p)
+				if err != nil && len(p) == 0 {
+					p = nil
+				}
+			}
+			if len(p) > 0 || (!s.o.binary && err == nil) {
+				select {
+				case chunks <- chunk{p: p}:
+				case <-s.done:
+					return
+				}
+			}
+			if err != nil {
+				select {
+				case chunks <- chunk{err: err}:
+				case <-s.done:
+				}
+				return
+			}
+		}
+	}()
+	typ := websocket.MessageText
+	if s.o.binary {
+		typ = websocket.MessageBinary
+	}
+	for {
+		select {
+		case c := <-chunks:
+			if c.err != nil {
+				if !errors.Is(c.err, io.EOF) {
+					s.note(true, "reading standard input: %v", c.err)
+				}
+				if s.lingered(ctx) {
+					return s.outcome()
+				}
+				s.closeWith(websocket.StatusNormalClosure, "")
+				return s.outcome()
+			}
+			if err := s.conn.Write(ctx, typ, c.p); err != nil {
+				<-s.done
+				return s.outcome()
+			}
+		case <-s.done:
+			return s.outcome()
+		case <-ctx.Done():
+			s.closeWith(websocket.StatusGoingAway, "interrupted")
+			return errInterrupted
+		}
+	}
+}
+
+// lingered waits, after the end of the input, until no message has
+// arrived for --linger. It reports whether the connection ended meanwhile.
+func (s *dialSession) lingered(ctx context.Context) bool {
+	if s.o.linger <= 0 {
+		return false
+	}
+	t := time.NewTimer(s.o.linger)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.gotMsg:
+			t.Reset(s.o.linger)
+		case <-t.C:
+			return false
+		case <-s.done:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+func trimEOL(p []byte) []byte {
+	if n := len(p); n > 0 && p[n-1] == '\n' {
+		p = p[:n-1]
+		if n := len(p); n > 0 && p[n-1] == '\r' {
+			p = p[:n-1]
+		}
+	}
+	return p
+}
+
+// oneShot sends --send --count times, waits for --expect messages, closes.
+func (s *dialSession) oneShot(ctx context.Context) error {
+	s.startReader()
+	typ := websocket.MessageText
+	if s.o.binary {
+		typ = websocket.MessageBinary
+	}
+	for range s.o.count {
+		if err := s.conn.Write(ctx, typ, []byte(s.o.send)); err != nil {
+			<-s.done
+			return s.outcome()
+		}
+	}
+	deadline := time.NewTimer(s.o.wait)
+	defer deadline.Stop()
+	for s.received.Load() < int64(s.o.expect) {
+		select {
+		case <-s.gotMsg:
+		case <-s.done:
+			if err := s.outcome(); err != nil {
+				return err
+			}
+			return fmt.Errorf("the server closed the connection after %d of %d expected messages", s.received.Load(), s.o.expect)
+		case <-deadline.C:
+			s.closeWith(websocket.StatusNormalClosure, "")
+			return fmt.Errorf("got %d of %d expected messages within --wait %v", s.received.Load(), s.o.expect, s.o.wait)
+		case <-ctx.Done():
+			s.closeWith(websocket.StatusGoingAway, "interrupted")
+			return errInterrupted
+		}
+	}
+	s.closeWith(websocket.StatusNormalClosure, "")
+	return s.outcome()
+}
