@@ -117,7 +117,7 @@ func TestAnonymous(t *testing.T) {
 	if res := c.connect(""); res.str("user") != "" {
 		t.Fatalf("connect result %v", res)
 	}
-	c.ok("subscribe", map[string]any{"channel": "chat:a"})                          // allow_anonymous
+	c.ok("subscribe", map[string]any{"channel": "chat:a"})                             // allow_anonymous
 	c.fails("subscribe", map[string]any{"channel": "members:a"}, CodePermissionDenied) // no allow_anonymous
 	c.fails("subscribe", map[string]any{"channel": "secret:a"}, CodePermissionDenied)  // private
 	c.ok("publish", map[string]any{"channel": "chat:a", "data": "x"})

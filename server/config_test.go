@@ -20,7 +20,9 @@ func TestConfigValidate(t *testing.T) {
 		{"no way to connect", func(c *Config) { c.Token = TokenConfig{} }, "no way to connect"},
 		{"short secret", func(c *Config) { c.Token.HMACSecret = "short" }, "token.hmac_secret is 5 bytes"},
 		{"bad RSA key", func(c *Config) { c.Token.RSAPublicKey = "not a key" }, "rsa_public_key"},
-		{"bad EC key", func(c *Config) { c.Token.ECDSAPublicKey = "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n" }, "ecdsa_public_key"},
+		{"bad EC key", func(c *Config) {
+			c.Token.ECDSAPublicKey = "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"
+		}, "ecdsa_public_key"},
 		{"short API key", func(c *Config) { c.APIKey = "abc" }, "api_key is 3 bytes"},
 		{"bad namespace name", func(c *Config) { c.Namespaces["a:b"] = Namespace{} }, `"a:b" is not a valid namespace name`},
 		{"history size without ttl", func(c *Config) { c.Namespaces["x"] = Namespace{HistorySize: 10} }, "namespaces.x: set both history_size and history_ttl"},

@@ -132,7 +132,7 @@ func TestProtocolViolations(t *testing.T) {
 		c.fails("subscribe", map[string]any{"channel": 5}, CodeBadRequest)
 		c.fails("subscribe", map[string]any{"channel": "nope:x"}, CodeUnknownChannel)
 		c.fails("subscribe", map[string]any{"channel": "plain"}, CodeUnknownChannel) // no default namespace
-		c.fails("publish", map[string]any{"channel": "chat:a"}, CodeBadRequest)     // no data
+		c.fails("publish", map[string]any{"channel": "chat:a"}, CodeBadRequest)      // no data
 		c.fails("publish", map[string]any{"channel": "news:a", "data": 1}, CodePermissionDenied)
 		c.fails("history", map[string]any{"channel": "news:a"}, CodeNotAvailable)
 		c.fails("presence", map[string]any{"channel": "news:a"}, CodeNotAvailable)
