@@ -27,7 +27,17 @@ func (c *Conn) ReadInto(ctx context.Context, buf []byte) (MessageType, []byte, e
 	c.readMu.Lock()
 	defer c.readMu.Unlock()
 	w := c.watch(ctx, true)
-	typ, buf, err := c.readMessage(buf[:0])
+	var err error
+	if c.rbuf == nil && c.readErr == nil && !c.inMsg {
+		// Wait for data here, at the top of the call chain: a goroutine
+		// parked this shallow fits the smallest stack the runtime gives,
+		// which is most of the memory of an idle connection.
+		err = c.fill()
+	}
+	var typ MessageType
+	if err == nil {
+		typ, buf, err = c.readMessage(buf[:0])
+	}
 	if w.stop() {
 		err = c.afterCancel(ctx, err, true)
 	}
