@@ -47,7 +47,7 @@ if ((${#missing[@]} > 0)); then
 
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq
-	apt_install() { apt-get install -y -qq --no-install-recommends "${missing[@]}" 2>&1; }
+	apt_install() { apt-get install -y -qq "${missing[@]}" 2>&1; }
 	if ! out=$(apt_install); then
 		echo "$out" | tail -20
 		# Another apt process may have cleaned the cache meanwhile
