@@ -21,6 +21,9 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 	if c.isClosed() {
 		return ErrClosed
 	}
+	if ec := c.ev.Load(); ec != nil {
+		return c.closeEvent(ec, code, reason) // event mode: must not wait on the loop
+	}
 	if err := c.writeClose(code, reason); err != nil {
 		_ = c.closeTransport()
 		return err

@@ -89,6 +89,9 @@ type Conn struct {
 	decompressor *deflateDecompressor
 	payloadSrc   *payloadSource
 	inflater     io.Reader
+
+	// ev is set while an EventLoop serves the connection (event.go).
+	ev atomic.Pointer[eventConn]
 }
 
 func newConn(nc net.Conn, client bool, cfg connConfig, buffered []byte) *Conn {
@@ -146,7 +149,13 @@ func (c *Conn) SetReadLimit(n int64) {
 // and timers. It is safe to call from any goroutine.
 func (c *Conn) closeTransport() error {
 	c.closeOnce.Do(func() {
-		c.closeErr = c.nc.Close()
+		if ec := c.ev.Load(); ec != nil {
+			// Event mode: only the loop closes the descriptor, once it
+			// is out of the epoll set; shutdown wakes the loop for it.
+			c.closeErr = ec.shutdown()
+		} else {
+			c.closeErr = c.nc.Close()
+		}
 		close(c.closed)
 		if c.hb != nil {
 			c.hb.stop()

@@ -26,6 +26,9 @@ func (c *Conn) Read(ctx context.Context) (MessageType, []byte, error) {
 func (c *Conn) ReadInto(ctx context.Context, buf []byte) (MessageType, []byte, error) {
 	c.readMu.Lock()
 	defer c.readMu.Unlock()
+	if c.ev.Load() != nil {
+		return 0, buf[:0], errServed // event mode: messages go to the handler
+	}
 	w := c.watch(ctx, true)
 	var err error
 	if c.rbuf == nil && c.readErr == nil && !c.inMsg {
@@ -54,6 +57,9 @@ func (c *Conn) ReadInto(ctx context.Context, buf []byte) (MessageType, []byte, e
 func (c *Conn) Reader(ctx context.Context) (MessageType, io.Reader, error) {
 	c.readMu.Lock()
 	defer c.readMu.Unlock()
+	if c.ev.Load() != nil {
+		return 0, nil, errServed // event mode: messages go to the handler
+	}
 	w := c.watch(ctx, true)
 	err := c.beginMessage()
 	if w.stop() {
@@ -220,8 +226,9 @@ func (c *Conn) readPayload(p []byte) (int, error) {
 	case c.rpos < c.rend:
 		n = copy(p, c.rbuf[c.rpos:c.rend])
 		c.rpos += n
-	case len(p) >= c.cfg.readBufferSize:
+	case len(p) >= c.cfg.readBufferSize && c.ev.Load() == nil:
 		// Large reads go straight to the caller's buffer: no extra copy.
+		// (Not in event mode, where only the loop reads the socket.)
 		var err error
 		n, err = c.nc.Read(p)
 		if n == 0 {
@@ -323,7 +330,14 @@ func (c *Conn) readHeader() (frameHeader, error) {
 		return frameHeader{}, err
 	}
 	n := headerSize(c.rbuf[c.rpos+1])
-	if err := c.ensure(n); err != nil {
+	need := n
+	if c.rbuf[c.rpos]&0x08 != 0 && c.rbuf[c.rpos+1]&0x7F <= maxControlPayload && c.ev.Load() != nil {
+		// Event mode: a control frame is buffered whole before its header
+		// is consumed, so that parsing can stop here when the input runs
+		// out and resume at the same place.
+		need += int(c.rbuf[c.rpos+1] & 0x7F)
+	}
+	if err := c.ensure(need); err != nil {
 		return frameHeader{}, err
 	}
 	h, _, err := parseHeader(c.rbuf[c.rpos:c.rend])
@@ -425,6 +439,11 @@ func (c *Conn) ensure(n int) error {
 
 // fill reads more bytes into the read buffer.
 func (c *Conn) fill() error {
+	if c.ev.Load() != nil {
+		// Event mode: the loop has put all the bytes it has in rbuf;
+		// parsing stops here and resumes when more arrive.
+		return errWouldBlock
+	}
 	if c.rbuf == nil {
 		if c.raw != nil {
 			// Nothing buffered: wait without holding a buffer.

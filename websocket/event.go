@@ -1,0 +1,502 @@
+package websocket
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// EventHandler receives the messages of connections served by an
+// EventLoop.
+//
+// Both methods run on the loop's goroutine, one connection at a time: while
+// one runs, no other connection of that loop is read. Keep them short. A
+// handler may call c.Write, c.WritePrepared, c.Close or c.CloseNow, from the
+// loop or from any other goroutine. A write blocks while the peer's receive
+// window and the socket buffer are full; if a slow peer must not hold the
+// loop, write with a context deadline or from a goroutine of your own.
+type EventHandler interface {
+	// OnMessage is called once per data message, in order. p is valid only
+	// during the call: copy it to keep it.
+	OnMessage(c *Conn, typ MessageType, p []byte)
+
+	// OnClose is called exactly once per served connection, when it has
+	// ended, with the error a Read would have returned: a *CloseError
+	// after a close handshake (CloseStatus decodes it), an error wrapping
+	// ErrProtocol, ErrReadLimit or ErrInvalidUTF8 when the peer broke the
+	// rules (the connection was closed with the matching code), or one
+	// wrapping ErrClosed after CloseNow or EventLoop.Close. The transport is
+	// closed and every buffer of the connection released when it is called.
+	OnClose(c *Conn, err error)
+}
+
+// EventLoopOptions configures an EventLoop. The zero value is a sensible
+// default.
+type EventLoopOptions struct {
+	// Loops is the number of loop goroutines; each serves its share of the
+	// connections. Zero means runtime.GOMAXPROCS(0).
+	Loops int
+
+	// ReadBufferSize is the size of each loop's read buffer, shared by all
+	// of its connections: one read system call takes at most this many
+	// bytes from a connection. Zero means DefaultEventReadBufferSize.
+	ReadBufferSize int
+}
+
+// DefaultEventReadBufferSize is the default EventLoopOptions.ReadBufferSize.
+// A buffer is per loop, not per connection, so it can be large.
+const DefaultEventReadBufferSize = 64 << 10
+
+// EventLoop serves very many, mostly idle, server connections without a
+// goroutine or a buffer per connection. On Linux a few loop goroutines wait
+// on epoll for the connections that have bytes to read, read them into a
+// buffer they share, and call an EventHandler with each complete message; an
+// idle connection holds no goroutine and no read buffer (a message that
+// arrives in pieces holds a pooled buffer until it is complete). On other
+// systems Serve runs a goroutine per connection behind the same API.
+//
+// The rest of the Conn API is unchanged: writes, pings, Close and CloseNow
+// work as usual. What changes is reading: a served Conn must not be read
+// with Read, ReadInto, Reader or CloseRead (they return an error), and Close
+// does not wait for the peer's answer: it sends the close frame and returns,
+// and OnClose reports the end of the handshake (or the close timeout).
+//
+// In event mode a compressed message is inflated once all of its bytes have
+// arrived, and the read limit also applies to its compressed size.
+type EventLoop struct {
+	b eventBackend
+}
+
+// eventBackend is what a platform provides: epoll loops on Linux, a
+// goroutine per connection elsewhere.
+type eventBackend interface {
+	serve(c *Conn, h EventHandler) error
+	close() error
+}
+
+// ErrEventLoopClosed is returned by Serve after Close.
+var ErrEventLoopClosed = errors.New("websocket: the event loop is closed; create a new one with NewEventLoop")
+
+// ErrNotServable is wrapped by the error of Serve when the connection
+// cannot be handed to an event loop; the connection is left as it was, to be
+// read with Read in a goroutine.
+var ErrNotServable = errors.New("websocket: this connection cannot be served by an event loop")
+
+// NewEventLoop starts the loop goroutines. Close them with Close.
+func NewEventLoop(opts EventLoopOptions) (*EventLoop, error) {
+	opts = opts.withDefaults()
+	b, err := newEventBackend(opts)
+	if err != nil {
+		return nil, fmt.Errorf("websocket: starting the event loop: %w", err)
+	}
+	return &EventLoop{b: b}, nil
+}
+
+func (o EventLoopOptions) withDefaults() EventLoopOptions {
+	if o.Loops <= 0 {
+		o.Loops = runtime.GOMAXPROCS(0)
+	}
+	if o.ReadBufferSize <= 0 {
+		o.ReadBufferSize = DefaultEventReadBufferSize
+	}
+	// Room for a whole control frame and the next header at least.
+	o.ReadBufferSize = max(o.ReadBufferSize, 512)
+	return o
+}
+
+// Serve hands the reading of c, a connection returned by Accept, to the
+// loop, and returns at once: the HTTP handler that accepted c may return.
+// From then on h.OnMessage is called with each message and h.OnClose once at
+// the end. Bytes the client sent right behind its handshake are delivered
+// too.
+//
+// On Linux, Serve needs a connection over plain TCP: a TLS connection (wrap
+// the listener in a TLS-terminating proxy instead), HTTP/2 or HTTP/3
+// streams, and client connections return an error wrapping ErrNotServable.
+// So does a connection that is being read, is in the middle of a message or
+// is closed, or that is already served. After an error c is unchanged.
+func (l *EventLoop) Serve(c *Conn, h EventHandler) error {
+	if h == nil {
+		return fmt.Errorf("%w: the EventHandler is nil", ErrNotServable)
+	}
+	return l.b.serve(c, h)
+}
+
+// Close closes every connection served by the loop, without a close
+// handshake (each OnClose gets an error wrapping ErrClosed), waits for the
+// OnClose calls to return, and stops the loop goroutines. To end connections
+// gracefully, Close each of them first.
+func (l *EventLoop) Close() error { return l.b.close() }
+
+// checkServable reports why c cannot be served; the caller holds c.readMu.
+func checkServable(c *Conn) error {
+	switch {
+	case c.client:
+		return fmt.Errorf("%w: it is a client connection; serve connections returned by Accept", ErrNotServable)
+	case c.ev.Load() != nil:
+		return fmt.Errorf("%w: it is already served by an event loop", ErrNotServable)
+	case c.readErr != nil || c.isClosed():
+		return fmt.Errorf("%w: %w", ErrNotServable, ErrClosed)
+	case c.inMsg:
+		return fmt.Errorf("%w: a message has been partly read; call Serve before reading or between messages", ErrNotServable)
+	}
+	return nil
+}
+
+// errWouldBlock is what fill returns in event mode when the input handed to
+// the parser is used up: parsing stops where it is and resumes with the
+// next bytes.
+var errWouldBlock = errors.New("websocket: no more input (event mode)")
+
+// errServed is returned by reads of a connection an event loop serves.
+var errServed = errors.New("websocket: the connection is served by an EventLoop: its messages go to the EventHandler, do not read it")
+
+// eventConn is what an event loop keeps per connection. Between messages
+// it holds no buffer: left and msg are borrowed only while a frame header
+// or a message is incomplete.
+type eventConn struct {
+	c   *Conn
+	h   EventHandler
+	fd  int32
+	gen uint32 // distinguishes registrations of the same descriptor number
+
+	left  *[]byte // unparsed tail of the last input: part of a frame header or a control frame
+	nleft int
+	msg   *[]byte // payload so far of a message not complete yet (compressed bytes when compressed)
+
+	closeTimer atomic.Pointer[time.Timer] // set by Close, stopped when the connection ends
+	done       bool                       // OnClose has been called
+}
+
+// eventScratch is per-loop state the parser uses; one goroutine at a time.
+type eventScratch struct {
+	src bytesSource
+}
+
+// feed parses in, the bytes kept from the last call followed by new ones,
+// delivering each complete message to the handler, and keeps what is left
+// of an incomplete frame header. A non-nil result ends the connection: it is
+// the error OnClose receives.
+func (ec *eventConn) feed(in []byte, s *eventScratch) error {
+	c := ec.c
+	c.rbuf, c.rpos, c.rend = in, 0, len(in)
+	err := ec.parse(s)
+	if err == errWouldBlock {
+		err = nil
+		ec.keep(c.rbuf[c.rpos:c.rend])
+	}
+	c.rbuf, c.rpos, c.rend = nil, 0, 0
+	if err != nil {
+		ec.releaseMsg()
+		return c.readFailed(err)
+	}
+	return nil
+}
+
+// parse runs the frame parser until the input runs out (errWouldBlock) or
+// the connection fails.
+func (ec *eventConn) parse(s *eventScratch) error {
+	c := ec.c
+	for {
+		if c.readErr != nil {
+			return c.readErr
+		}
+		if !c.inMsg {
+			if c.rpos == c.rend {
+				return errWouldBlock
+			}
+			// Control frames are handled here; it returns at the
+			// header of a data message.
+			if err := c.nextFrame(); err != nil {
+				return err
+			}
+		}
+		var p []byte
+		var err error
+		if c.msgRSV1 {
+			p, err = ec.readCompressed(s)
+		} else {
+			p, err = ec.readPlain()
+		}
+		if err != nil {
+			return err
+		}
+		// After our close frame, messages are dropped, as Close does in
+		// goroutine mode while it waits for the peer's close frame.
+		if !c.closeSent.Load() {
+			ec.h.OnMessage(c, c.msgType, p)
+		}
+		ec.releaseMsg()
+		if c.isClosed() {
+			return ErrClosed
+		}
+	}
+}
+
+// readPlain reads the rest of an uncompressed message; it returns the whole
+// payload once the message is complete.
+func (ec *eventConn) readPlain() ([]byte, error) {
+	c := ec.c
+	if ec.msg == nil && c.frame.fin && c.frameLeft <= int64(c.rend-c.rpos) {
+		// The whole message is this frame and is all in the input:
+		// unmask and check it where it lies, no copy. (readPayload
+		// copies the input onto itself.)
+		p := c.rbuf[c.rpos : c.rpos+int(c.frameLeft) : c.rpos+int(c.frameLeft)]
+		n := 0
+		for {
+			k, err := c.readMsgData(p[n:])
+			n += k
+			if err == io.EOF {
+				return p[:n], nil
+			}
+			if err != nil {
+				return nil, err
+			}
+		}
+	}
+	for {
+		if c.frameLeft > 0 {
+			avail := c.rend - c.rpos
+			if avail == 0 {
+				return nil, errWouldBlock
+			}
+			ec.reserve(int(min(c.frameLeft, int64(avail))))
+		}
+		var b []byte
+		if ec.msg != nil {
+			b = *ec.msg
+		}
+		k, err := c.readMsgData(b[len(b):cap(b)])
+		if ec.msg != nil {
+			*ec.msg = b[:len(b)+k]
+		}
+		if err == io.EOF {
+			return b[:len(b)+k], nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+// readCompressed gathers the compressed bytes of a message and, once the
+// last frame is in, inflates them in one go. The inflater cannot stop in
+// the middle of a block and resume, so it only runs on a complete message.
+func (ec *eventConn) readCompressed(s *eventScratch) ([]byte, error) {
+	c := ec.c
+	for c.frameLeft > 0 || !c.frame.fin {
+		if c.frameLeft == 0 {
+			// The next frame's header; io.EOF would mean the message
+			// ended, which the loop condition sees.
+			if _, err := c.readPayload(nil); err != nil && err != io.EOF {
+				return nil, err
+			}
+			continue
+		}
+		avail := c.rend - c.rpos
+		if avail == 0 {
+			return nil, errWouldBlock
+		}
+		n := int(min(c.frameLeft, int64(avail)))
+		have := 0
+		if ec.msg != nil {
+			have = len(*ec.msg)
+		}
+		if limit := c.readLimit.Load(); int64(have+n) > limit {
+			return nil, c.fail(StatusMessageTooBig, fmt.Errorf("%w: compressed message of more than %d bytes", ErrReadLimit, limit))
+		}
+		ec.reserve(n)
+		b := *ec.msg
+		k, err := c.readPayload(b[len(b) : len(b)+n])
+		*ec.msg = b[:len(b)+k]
+		if err != nil && err != io.EOF {
+			return nil, err
+		}
+	}
+	var raw []byte
+	if ec.msg != nil {
+		raw = *ec.msg
+	}
+	s.src.reset(raw)
+	if c.decompressor != nil {
+		c.inflater = c.decompressor.reader(&s.src)
+	}
+	op := getMsgBuf(max(2*len(raw), 512))
+	out := (*op)[:0]
+	for {
+		if len(out) == cap(out) {
+			np := getMsgBuf(2 * cap(out))
+			out = append((*np)[:0], out...)
+			putMsgBuf(op)
+			op = np
+		}
+		k, err := c.readMsgData(out[len(out):cap(out)])
+		out = out[:len(out)+k]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			s.src.reset(nil)
+			putMsgBuf(op)
+			return nil, err
+		}
+	}
+	s.src.reset(nil)
+	ec.releaseMsg()
+	*op = out
+	ec.msg = op
+	return out, nil
+}
+
+// reserve makes room for n more payload bytes in ec.msg, growing it by
+// doubling: memory follows the bytes that arrived, not the lengths that
+// frame headers announce.
+func (ec *eventConn) reserve(n int) {
+	if ec.msg == nil {
+		ec.msg = getMsgBuf(n)
+		*ec.msg = (*ec.msg)[:0]
+		return
+	}
+	b := *ec.msg
+	if cap(b)-len(b) >= n {
+		return
+	}
+	np := getMsgBuf(max(len(b)+n, 2*cap(b)))
+	*np = append((*np)[:0], b...)
+	putMsgBuf(ec.msg)
+	ec.msg = np
+}
+
+func (ec *eventConn) releaseMsg() {
+	if ec.msg != nil {
+		putMsgBuf(ec.msg)
+		ec.msg = nil
+	}
+}
+
+// keep saves the unparsed tail of the input for the next read. It is part
+// of a frame header or a control frame: payload bytes are always consumed.
+func (ec *eventConn) keep(tail []byte) {
+	if len(tail) == 0 {
+		return
+	}
+	ec.left = getBuf(max(len(tail), leftBufSize))
+	ec.nleft = copy(*ec.left, tail)
+}
+
+// leftBufSize holds the longest tail: a control frame's header and payload.
+const leftBufSize = 256
+
+// takeLeft copies the kept tail to the front of buf and returns its length;
+// the kept buffer is given back by dropLeft once the new bytes are in.
+func (ec *eventConn) takeLeft(buf []byte) int {
+	if ec.left == nil {
+		return 0
+	}
+	return copy(buf, (*ec.left)[:ec.nleft])
+}
+
+func (ec *eventConn) dropLeft() {
+	if ec.left != nil {
+		putBuf(ec.left)
+		ec.left, ec.nleft = nil, 0
+	}
+}
+
+// release gives back everything the connection holds; it has ended.
+func (ec *eventConn) release() {
+	ec.dropLeft()
+	ec.releaseMsg()
+	if t := ec.closeTimer.Load(); t != nil {
+		t.Stop()
+	}
+	ec.c.releaseDecompressor()
+}
+
+// closeEvent is Close for a served connection. Waiting for the peer's close
+// frame here would block the loop when a handler calls Close, and the loop
+// is what reads that frame: so it sends ours and returns; the loop finishes
+// the handshake, and the close timeout ends a peer that does not answer.
+func (c *Conn) closeEvent(ec *eventConn, code StatusCode, reason string) error {
+	if err := c.writeClose(code, reason); err != nil {
+		_ = c.closeTransport()
+		return err
+	}
+	t := time.AfterFunc(c.cfg.closeTimeout, func() { _ = c.closeTransport() })
+	if !ec.closeTimer.CompareAndSwap(nil, t) {
+		t.Stop()
+	}
+	return nil
+}
+
+// bytesSource reads a byte slice; unlike bytes.Reader it can drop the
+// slice without allocating.
+type bytesSource struct {
+	b []byte
+}
+
+func (s *bytesSource) reset(b []byte) { s.b = b }
+
+func (s *bytesSource) Read(p []byte) (int, error) {
+	if len(s.b) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, s.b)
+	s.b = s.b[n:]
+	return n, nil
+}
+
+// Message buffers of event mode, pooled by power-of-two size from 512 bytes
+// to 8 MiB; larger ones are left to the garbage collector.
+const (
+	msgBufMinShift = 9
+	msgBufClasses  = 15
+)
+
+var msgBufPools [msgBufClasses]sync.Pool
+
+func msgBufClass(n int) int {
+	k := 0
+	for n > 1<<(msgBufMinShift+k) {
+		k++
+	}
+	return k
+}
+
+func getMsgBuf(n int) *[]byte {
+	k := msgBufClass(n)
+	if k >= msgBufClasses {
+		b := make([]byte, 0, n)
+		return &b
+	}
+	if bp, ok := msgBufPools[k].Get().(*[]byte); ok {
+		*bp = (*bp)[:0]
+		return bp
+	}
+	b := make([]byte, 0, 1<<(msgBufMinShift+k))
+	return &b
+}
+
+func putMsgBuf(bp *[]byte) {
+	c := cap(*bp)
+	k := msgBufClass(c)
+	if k >= msgBufClasses || c != 1<<(msgBufMinShift+k) {
+		return
+	}
+	*bp = (*bp)[:0]
+	msgBufPools[k].Put(bp)
+}
+
+// tcpConnOf returns the TCP connection under c, which epoll loops need.
+func tcpConnOf(c *Conn) (*net.TCPConn, error) {
+	tc, ok := c.nc.(*net.TCPConn)
+	if !ok {
+		return nil, fmt.Errorf("%w: its transport is %T, not plain TCP; read it with Read in a goroutine", ErrNotServable, c.nc)
+	}
+	return tc, nil
+}

@@ -1,0 +1,373 @@
+//go:build linux
+
+package websocket
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"unsafe"
+)
+
+// The Linux event loop. Each loop owns an epoll instance and a table of its
+// connections indexed by descriptor; only the loop goroutine touches them,
+// and only the loop closes a served descriptor, after taking it out of the
+// epoll set, so a descriptor number cannot be reused under it. Other
+// goroutines end a connection with shutdown(2), which the loop sees as
+// end of input.
+//
+// Descriptors are level-triggered and read once per readiness: a
+// connection with more bytes than the buffer holds is simply reported again,
+// after the others had their turn.
+//
+// The loop goroutine does not sit in epoll_wait itself: the epoll
+// descriptor is registered with Go's own poller, so the loop parks like any
+// goroutine waiting for input and no thread is held in a system call.
+
+type epollBackend struct {
+	loops []*epollLoop
+	next  atomic.Uint32
+	once  sync.Once
+}
+
+type epollLoop struct {
+	epfd   int
+	epfile *os.File // epfd, registered with Go's poller
+	rc     syscall.RawConn
+	wakefd int // eventfd: Serve and Close wake the loop with it
+
+	mu      sync.Mutex
+	pending []*eventConn
+	closed  bool
+
+	// Owned by the loop goroutine.
+	conns   []*eventConn // by descriptor
+	gen     uint32
+	buf     []byte
+	events  []syscall.EpollEvent
+	nev     int
+	waitErr error
+	waitFn  func(fd uintptr) bool
+	scratch eventScratch
+	done    chan struct{}
+}
+
+func newEventBackend(opts EventLoopOptions) (eventBackend, error) {
+	b := &epollBackend{}
+	for range opts.Loops {
+		l, err := newEpollLoop(opts.ReadBufferSize)
+		if err != nil {
+			_ = b.close()
+			return nil, err
+		}
+		b.loops = append(b.loops, l)
+		go l.run()
+	}
+	return b, nil
+}
+
+func newEpollLoop(bufSize int) (*epollLoop, error) {
+	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("epoll_create1: %w", err)
+	}
+	// Non-blocking, so that os.NewFile registers it with Go's poller.
+	if err := syscall.SetNonblock(epfd, true); err != nil {
+		syscall.Close(epfd)
+		return nil, fmt.Errorf("epoll descriptor: %w", err)
+	}
+	wfd, _, errno := syscall.RawSyscall(syscall.SYS_EVENTFD2, 0, syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+	if errno != 0 {
+		syscall.Close(epfd)
+		return nil, fmt.Errorf("eventfd: %w", errno)
+	}
+	l := &epollLoop{
+		epfd:   epfd,
+		wakefd: int(wfd),
+		buf:    make([]byte, bufSize),
+		events: make([]syscall.EpollEvent, 256),
+		done:   make(chan struct{}),
+	}
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(l.wakefd)}
+	if err := syscall.EpollCtl(epfd, syscall.EPOLL_CTL_ADD, l.wakefd, &ev); err != nil {
+		syscall.Close(l.wakefd)
+		syscall.Close(epfd)
+		return nil, fmt.Errorf("epoll_ctl: %w", err)
+	}
+	l.epfile = os.NewFile(uintptr(epfd), "epoll")
+	rc, err := l.epfile.SyscallConn()
+	if err != nil {
+		l.epfile.Close()
+		syscall.Close(l.wakefd)
+		return nil, fmt.Errorf("epoll descriptor: %w", err)
+	}
+	l.rc = rc
+	l.waitFn = l.poll
+	return l, nil
+}
+
+func (b *epollBackend) serve(c *Conn, h EventHandler) error {
+	tc, err := tcpConnOf(c)
+	if err != nil {
+		return err
+	}
+	if !c.readMu.TryLock() {
+		return fmt.Errorf("%w: another goroutine is reading it", ErrNotServable)
+	}
+	defer c.readMu.Unlock()
+	if err := checkServable(c); err != nil {
+		return err
+	}
+	sc, err := tc.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrNotServable, err)
+	}
+	fd := -1
+	if err := sc.Control(func(f uintptr) { fd = int(f) }); err != nil {
+		return fmt.Errorf("%w: %w", ErrNotServable, err)
+	}
+	ec := &eventConn{c: c, h: h, fd: int32(fd)}
+	l := b.loops[int(b.next.Add(1))%len(b.loops)]
+	// The loop reads through epoll from now on; the reader through Go's
+	// poller is no longer needed.
+	raw := c.raw
+	c.raw = nil
+	c.ev.Store(ec)
+	if !l.add(ec) {
+		c.ev.Store(nil)
+		c.raw = raw
+		return ErrEventLoopClosed
+	}
+	return nil
+}
+
+// add queues ec for registration by the loop and wakes it.
+func (l *epollLoop) add(ec *eventConn) bool {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return false
+	}
+	l.pending = append(l.pending, ec)
+	wake := len(l.pending) == 1
+	l.mu.Unlock()
+	if wake {
+		l.wake()
+	}
+	return true
+}
+
+func (l *epollLoop) wake() {
+	one := uint64(1)
+	for {
+		_, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, uintptr(l.wakefd), uintptr(unsafe.Pointer(&one)), 8)
+		if errno != syscall.EINTR {
+			return // EAGAIN: the counter is already non-zero, the loop will wake
+		}
+	}
+}
+
+func (b *epollBackend) close() error {
+	b.once.Do(func() {
+		for _, l := range b.loops {
+			l.mu.Lock()
+			l.closed = true
+			l.mu.Unlock()
+			l.wake()
+		}
+		for _, l := range b.loops {
+			<-l.done
+		}
+	})
+	return nil
+}
+
+// poll is the callback of the epoll descriptor's RawConn.Read: it takes
+// what is ready without waiting, and asks Go's poller to wait when nothing
+// is.
+func (l *epollLoop) poll(uintptr) bool {
+	for {
+		n, err := syscall.EpollWait(l.epfd, l.events, 0)
+		if err == syscall.EINTR {
+			continue
+		}
+		l.nev, l.waitErr = n, err
+		return n > 0 || err != nil
+	}
+}
+
+func (l *epollLoop) run() {
+	defer l.shutdown()
+	for {
+		if err := l.rc.Read(l.waitFn); err != nil {
+			return
+		}
+		if l.waitErr != nil {
+			return
+		}
+		for i := range l.events[:l.nev] {
+			ev := &l.events[i]
+			if int(ev.Fd) == l.wakefd {
+				if !l.woken() {
+					return
+				}
+				continue
+			}
+			if int(ev.Fd) >= len(l.conns) {
+				continue
+			}
+			ec := l.conns[ev.Fd]
+			if ec == nil || ec.gen != uint32(ev.Pad) {
+				continue // ended earlier in this batch
+			}
+			l.readable(ec)
+		}
+	}
+}
+
+// woken handles the eventfd: new connections, or Close. It reports false
+// when the loop must stop.
+func (l *epollLoop) woken() bool {
+	var b [8]byte
+	_, _ = syscall.Read(l.wakefd, b[:])
+	l.mu.Lock()
+	pending, closed := l.pending, l.closed
+	l.pending = nil
+	l.mu.Unlock()
+	for _, ec := range pending {
+		l.register(ec)
+	}
+	return !closed
+}
+
+// register puts a new connection in the epoll set and parses the bytes the
+// client sent right behind its handshake.
+func (l *epollLoop) register(ec *eventConn) {
+	c := ec.c
+	for int(ec.fd) >= len(l.conns) {
+		l.conns = append(l.conns, make([]*eventConn, max(len(l.conns), 64))...)
+	}
+	l.gen++
+	ec.gen = l.gen
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP, Fd: ec.fd, Pad: int32(ec.gen)}
+	if err := syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_ADD, int(ec.fd), &ev); err != nil {
+		l.finish(ec, c.readFailed(fmt.Errorf("epoll_ctl: %w", err)), false)
+		return
+	}
+	l.conns[ec.fd] = ec
+	in, bp := c.rbuf[c.rpos:c.rend], c.rbufp
+	c.rbufp = nil
+	var err error
+	if len(in) > 0 {
+		err = ec.feed(in, &l.scratch)
+	}
+	c.rbuf, c.rpos, c.rend = nil, 0, 0
+	if bp != nil {
+		putBuf(bp)
+	}
+	if err != nil {
+		l.finish(ec, err, true)
+	}
+}
+
+// readable reads once from a ready connection and parses what came.
+func (l *epollLoop) readable(ec *eventConn) {
+	c := ec.c
+	off := ec.takeLeft(l.buf)
+	n, err := readFd(int(ec.fd), l.buf[off:])
+	switch {
+	case err == syscall.EAGAIN:
+		return
+	case err != nil:
+		l.finish(ec, c.readFailed(wrapSyscallErr(err)), true)
+		return
+	case n == 0:
+		l.finish(ec, c.readFailed(io.EOF), true)
+		return
+	}
+	ec.dropLeft()
+	if err := ec.feed(l.buf[:off+n], &l.scratch); err != nil {
+		l.finish(ec, err, true)
+	}
+}
+
+// readFd is read(2) on a non-blocking descriptor: it never blocks, so it
+// skips the scheduler's system call bookkeeping.
+func readFd(fd int, p []byte) (int, error) {
+	for {
+		n, _, errno := syscall.RawSyscall(syscall.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
+		switch errno {
+		case 0:
+			return int(n), nil
+		case syscall.EINTR:
+			continue
+		}
+		return 0, errno
+	}
+}
+
+// finish ends a connection: out of the epoll set first, then the
+// descriptor is closed, then the handler hears of it.
+func (l *epollLoop) finish(ec *eventConn, err error, registered bool) {
+	if ec.done {
+		return
+	}
+	ec.done = true
+	c := ec.c
+	if registered {
+		_ = syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_DEL, int(ec.fd), nil)
+		l.conns[ec.fd] = nil
+	}
+	_ = c.closeTransport()
+	_ = c.nc.Close()
+	ec.release()
+	ec.h.OnClose(c, err)
+}
+
+// shutdown ends every connection when the loop stops.
+func (l *epollLoop) shutdown() {
+	l.mu.Lock()
+	l.closed = true
+	pending := l.pending
+	l.pending = nil
+	l.mu.Unlock()
+	for _, ec := range pending {
+		_ = ec.c.closeTransport()
+		l.finish(ec, ec.c.readFailed(ErrClosed), false)
+	}
+	for _, ec := range l.conns {
+		if ec != nil {
+			_ = ec.c.closeTransport()
+			l.finish(ec, ec.c.readFailed(ErrClosed), true)
+		}
+	}
+	_ = l.epfile.Close()
+	_ = syscall.Close(l.wakefd)
+	close(l.done)
+}
+
+// shutdown ends the connection from any goroutine without closing its
+// descriptor: the loop sees the end of input, takes the descriptor out of
+// its epoll set and closes it.
+func (ec *eventConn) shutdown() error {
+	sc, ok := ec.c.nc.(syscall.Conn)
+	if !ok {
+		return ec.c.nc.Close()
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) { serr = syscall.Shutdown(int(fd), syscall.SHUT_RDWR) }); err != nil {
+		return err
+	}
+	if errors.Is(serr, syscall.ENOTCONN) {
+		return nil // the peer has gone already
+	}
+	return serr
+}
