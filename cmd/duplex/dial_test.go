@@ -1,0 +1,304 @@
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"io"
+	"log"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/duplexws/duplex/websocket"
+)
+
+func TestDialPipeAgainstDuplexEcho(t *testing.T) {
+	echo := startDuplexServer(t, "echo", "--addr", "127.0.0.1:0", "--compress")
+	r := runDuplex(t, "hello\nwörld\n\r\nlast line without newline", "dial", echo.url)
+	if r.code != 0 {
+		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	}
+	if want := "hello\nwörld\n\nlast line without newline\n"; r.stdout != want {
+		t.Fatalf("stdout %q, want %q", r.stdout, want)
+	}
+	if r.stderr != "" {
+		t.Fatalf("a clean pipe run should print nothing on stderr, got %q", r.stderr)
+	}
+
+	// Binary mode: the input is one chunk, the echo is shown in hex or base64.
+	r = runDuplex(t, "\x00\x01\xfe\xff", "dial", "--binary", echo.url)
+	if r.code != 0 || r.stdout != "0001feff\n" {
+		t.Fatalf("binary: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	r = runDuplex(t, "\x00\x01\xfe\xff", "dial", "--binary", "--binary-format", "base64", echo.url)
+	if r.code != 0 || r.stdout != "AAH+/w==\n" {
+		t.Fatalf("base64: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+
+	// Close frames are shown on stderr when asked.
+	r = runDuplex(t, "x\n", "dial", "--show-control", "--compress=false", echo.url)
+	if r.code != 0 || r.stdout != "x\n" || !strings.Contains(r.stderr, "close sent: 1000") || !strings.Contains(r.stderr, "close received: 1000") {
+		t.Fatalf("show-control: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+}
+
+func TestDialOneShot(t *testing.T) {
+	echo := startDuplexServer(t, "echo", "--addr", "127.0.0.1:0")
+	r := runDuplex(t, "", "dial", "--send", "ping?", "--count", "3", echo.url)
+	if r.code != 0 || r.stdout != "ping?\nping?\nping?\n" {
+		t.Fatalf("exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	// The URL may come first and flags after it.
+	r = runDuplex(t, "", "dial", echo.url, "--send", "a", "--count", "2", "--expect", "3", "--wait", "300ms")
+	if r.stdout != "a\na\n" {
+		t.Fatalf("stdout %q", r.stdout)
+	}
+	checkOneLineError(t, r, 1, "got 2 of 3 expected messages")
+}
+
+// closingServer answers the way the query asks: close with ?code=N after
+// the first message, drop the TCP connection (?drop), or echo the
+// handshake's headers, subprotocol and extensions (?headers).
+func closingServer(t *testing.T) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+			InsecureSkipVerify: true, Subprotocols: []string{"chat.v2", "chat.v1"},
+			Compression: &websocket.CompressionOptions{},
+		})
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		ctx := context.Background()
+		q := r.URL.Query()
+		if q.Has("headers") {
+			b, _ := json.Marshal(map[string]any{"origin": r.Header.Get("Origin"), "auth": r.Header.Get("Authorization"),
+				"x": r.Header.Get("X-Test"), "proto": c.Subprotocol(), "ext": c.Extensions()})
+			_ = c.Write(ctx, websocket.MessageText, b)
+		}
+		if _, _, err := c.Read(ctx); err != nil {
+			return
+		}
+		switch {
+		case q.Has("drop"):
+			return // CloseNow, without a close frame
+		case q.Has("code"):
+			n, _ := strconv.Atoi(q.Get("code"))
+			_ = c.Close(websocket.StatusCode(n), "told to")
+		default:
+			_ = c.Close(websocket.StatusNormalClosure, "")
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestDialExitStatus(t *testing.T) {
+	srv := closingServer(t)
+	ws := "ws" + strings.TrimPrefix(srv.URL, "http")
+	for _, tc := range []struct {
+		query string
+		code  int
+		text  string
+	}{
+		{"?code=1000", 0, ""},
+		{"?code=1001", 0, ""},
+		{"?code=1011", 3, `the server closed the connection with 1011 (internal error): "told to"`},
+		{"?code=4500", 3, "with 4500"},
+		{"?drop", 1, "the connection was lost without a close frame"},
+	} {
+		t.Run(tc.query, func(t *testing.T) {
+			r := runDuplexOpenInput(t, "one\ntwo\n", "dial", ws+"/"+tc.query)
+			if tc.code == 0 {
+				if r.code != 0 || r.stderr != "" {
+					t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+				}
+				return
+			}
+			checkOneLineError(t, r, tc.code, tc.text)
+		})
+	}
+
+	// Failures before the connection exists.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := "ws://" + ln.Addr().String() + "/"
+	ln.Close()
+	checkOneLineError(t, runDuplex(t, "", "dial", refused), 1, "nothing is listening at "+refused)
+	notWS := httptest.NewServer(http.NotFoundHandler())
+	defer notWS.Close()
+	checkOneLineError(t, runDuplex(t, "", "dial", "ws"+strings.TrimPrefix(notWS.URL, "http")+"/nope"), 1, `answered "404 Not Found" instead of switching to WebSocket`)
+	r := runDuplex(t, "", "dial")
+	if r.code != 2 || !strings.Contains(r.stderr, "give exactly one URL") {
+		t.Fatalf("no URL: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+func TestDialHandshakeFlags(t *testing.T) {
+	srv := closingServer(t)
+	ws := "ws" + strings.TrimPrefix(srv.URL, "http") + "/?headers"
+	r := runDuplex(t, "bye\n", "dial", "-H", "X-Test: 42", "--origin", "http://page.example",
+		"--auth", "ann:s3cret", "--subprotocol", "chat.v1", ws)
+	if r.code != 0 {
+		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	}
+	var got map[string]string
+	if err := json.Unmarshal([]byte(strings.TrimSpace(r.stdout)), &got); err != nil {
+		t.Fatalf("stdout %q: %v", r.stdout, err)
+	}
+	want := map[string]string{"origin": "http://page.example", "auth": "Basic YW5uOnMzY3JldA==", "x": "42",
+		"proto": "chat.v1", "ext": got["ext"]}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %q, want %q", k, got[k], v)
+		}
+	}
+	if !strings.HasPrefix(got["ext"], "permessage-deflate") {
+		t.Errorf("compression is on by default, but the server saw extensions %q", got["ext"])
+	}
+	r = runDuplex(t, "bye\n", "dial", "--compress=false", ws)
+	if !strings.Contains(r.stdout, `"ext":""`) {
+		t.Errorf("--compress=false still negotiated an extension: %q", r.stdout)
+	}
+}
+
+// writeCert makes a self-signed certificate for 127.0.0.1 and writes it and
+// its key as PEM files.
+func writeCert(t *testing.T, dir, name string) (tls.Certificate, string, string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, IsCA: true, BasicConstraintsValid: true,
+		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile := filepath.Join(dir, name+".pem"), filepath.Join(dir, name+"-key.pem")
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
+	if err := os.WriteFile(certFile, certPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pair, certFile, keyFile
+}
+
+func TestDialTLS(t *testing.T) {
+	dir := t.TempDir()
+	serverCert, caFile, _ := writeCert(t, dir, "server")
+	clientCert, clientFile, clientKey := writeCert(t, dir, "client")
+	clientPool := x509.NewCertPool()
+	clientPool.AddCert(clientCert.Leaf)
+	var sawClient atomic.Value
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if len(r.TLS.PeerCertificates) > 0 {
+			sawClient.Store(r.TLS.PeerCertificates[0].Subject.CommonName)
+		}
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		for {
+			typ, p, err := c.Read(r.Context())
+			if err != nil {
+				return
+			}
+			_ = c.Write(r.Context(), typ, p)
+		}
+	}))
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{serverCert}, ClientAuth: tls.VerifyClientCertIfGiven, ClientCAs: clientPool}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	wss := "wss" + strings.TrimPrefix(srv.URL, "https") + "/"
+
+	checkOneLineError(t, runDuplex(t, "x\n", "dial", wss), 1, "certificate is not trusted (use --cacert FILE, or --insecure")
+	if r := runDuplex(t, "x\n", "dial", "--insecure", wss); r.code != 0 || r.stdout != "x\n" {
+		t.Fatalf("--insecure: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if r := runDuplex(t, "y\n", "dial", "--cacert", caFile, wss); r.code != 0 || r.stdout != "y\n" {
+		t.Fatalf("--cacert: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if sawClient.Load() != nil {
+		t.Fatal("no client certificate was given, yet the server saw one")
+	}
+	if r := runDuplex(t, "z\n", "dial", "--cacert", caFile, "--cert", clientFile, "--key", clientKey, wss); r.code != 0 || r.stdout != "z\n" {
+		t.Fatalf("--cert: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if got := sawClient.Load(); got != "client" {
+		t.Fatalf("the server saw client certificate %v, want CN client", got)
+	}
+}
+
+func TestDialProxy(t *testing.T) {
+	echo := startDuplexServer(t, "echo", "--addr", "127.0.0.1:0")
+	target := strings.TrimSuffix(strings.TrimPrefix(echo.url, "ws://"), "/")
+	var connects atomic.Int64
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodConnect || r.Host != target {
+			http.Error(w, "only CONNECT "+target, http.StatusForbidden)
+			return
+		}
+		connects.Add(1)
+		up, err := net.Dial("tcp", r.Host)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer up.Close()
+		w.WriteHeader(http.StatusOK)
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		_ = brw.Flush()
+		go func() { _, _ = io.Copy(up, brw) }()
+		_, _ = io.Copy(conn, up)
+	}))
+	t.Cleanup(proxy.Close)
+	r := runDuplex(t, "through\n", "dial", "--proxy", proxy.URL, echo.url)
+	if r.code != 0 || r.stdout != "through\n" {
+		t.Fatalf("exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if connects.Load() != 1 {
+		t.Fatalf("the proxy saw %d CONNECTs, want 1", connects.Load())
+	}
+}
