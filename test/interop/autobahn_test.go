@@ -49,7 +49,7 @@ func TestAutobahnCompressionOurServer(t *testing.T) {
 			"permessage-deflate; client_no_context_takeover; server_max_window_bits=10; client_max_window_bits=9"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			evs := peerClientCompression(t, tc.ours(), tc.want, autobahnClient(t, "offer", "compress"))
+			evs := peerClientCompression(t, tc.ours(), tc.want, true, autobahnClient(t, "offer", "compress"))
 			if got := findEvent(t, evs, "open").InUse; got != "permessage-deflate" {
 				t.Fatalf("autobahn has extensions %q in use, want permessage-deflate", got)
 			}

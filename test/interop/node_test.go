@@ -70,7 +70,7 @@ func TestNodeCompressionOurServer(t *testing.T) {
 			"permessage-deflate; server_max_window_bits=10; client_max_window_bits=9"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			peerClientCompression(t, tc.ours, tc.want, nodeClient(t, tc.node, "compress"))
+			peerClientCompression(t, tc.ours, tc.want, true, nodeClient(t, tc.node, "compress"))
 		})
 	}
 }

@@ -56,21 +56,27 @@ func peerServerBasic(t *testing.T, p *peer, url string) {
 	})
 }
 
-// compressionChecks are the checks of a peer client's compress scenario.
-func compressionChecks() []string {
+// compressionChecks are the checks of a peer client's compress scenario;
+// fragmented for peers that can send a compressed message in fragments.
+func compressionChecks(fragmented bool) []string {
 	var names []string
 	for rep := range compressionReps {
 		for _, size := range compressionSizes {
 			names = append(names, fmt.Sprintf("binary %d #%d", size, rep), fmt.Sprintf("text %d #%d", size, rep))
 		}
 	}
+	if fragmented {
+		names = append(names, "fragmented text", "fragmented binary")
+	}
 	return append(names, "close")
 }
 
 // peerClientCompression runs a peer client's compress scenario against our
 // echo server with compression opts, and requires both sides to have
-// negotiated want and to have compressed. It returns the peer's events.
-func peerClientCompression(t *testing.T, opts *websocket.CompressionOptions, want string, start func(url string) *peer) []peerEvent {
+// negotiated want and to have compressed. fragmented tells whether the
+// peer also sends fragmented compressed messages. It returns the peer's
+// events.
+func peerClientCompression(t *testing.T, opts *websocket.CompressionOptions, want string, fragmented bool, start func(url string) *peer) []peerEvent {
 	t.Helper()
 	s := startEchoServer(t, serverConfig{Accept: &websocket.AcceptOptions{Compression: opts}, CountBytes: true})
 	evs := start(s.URL).finish(t)
@@ -84,7 +90,7 @@ func peerClientCompression(t *testing.T, opts *websocket.CompressionOptions, wan
 	if rep.CloseCode != websocket.StatusNormalClosure {
 		t.Errorf("the connection ended with %v (%v), want a normal closure", rep.CloseCode, rep.Err)
 	}
-	if got, want := checks(evs), compressionChecks(); !slices.Equal(got, want) {
+	if got, want := checks(evs), compressionChecks(fragmented); !slices.Equal(got, want) {
 		t.Fatalf("the peer passed checks %q, want %q", got, want)
 	}
 	assertCompressed(t, s.Bytes, compressionPayload())

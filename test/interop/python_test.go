@@ -72,7 +72,7 @@ func TestPythonCompressionOurServer(t *testing.T) {
 			"permessage-deflate; server_max_window_bits=10; client_max_window_bits=9"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			peerClientCompression(t, tc.ours, tc.want, pythonClient(t, tc.python, "compress"))
+			peerClientCompression(t, tc.ours, tc.want, true, pythonClient(t, tc.python, "compress"))
 		})
 	}
 }

@@ -219,7 +219,8 @@ func compressionPayload() int64 {
 }
 
 // dialCompressionScenario echoes text and binary messages of every size
-// compressionReps times over c and closes it normally. counted, when not
+// compressionReps times over c, then two streamed messages, and closes it
+// normally. counted, when not
 // nil, counts the bytes of c's TCP connection: both directions must carry
 // far fewer bytes than the payload, which shows that both sides compressed.
 func dialCompressionScenario(t *testing.T, c *websocket.Conn, counted *byteCounter) {
@@ -228,6 +229,23 @@ func dialCompressionScenario(t *testing.T, c *websocket.Conn, counted *byteCount
 		for _, size := range compressionSizes {
 			expectEcho(t, c, fmt.Sprintf("binary %d #%d", size, rep), websocket.MessageBinary, patternBytes(size, rep))
 			expectEcho(t, c, fmt.Sprintf("text %d #%d", size, rep), websocket.MessageText, patternText(size, rep))
+		}
+	}
+	// Streamed messages are compressed as they go, over several frames
+	// of which only the first carries RSV1.
+	ctx := testContext(t)
+	for _, m := range []struct {
+		typ  websocket.MessageType
+		p    []byte
+		step int
+	}{
+		{websocket.MessageText, []byte(strings.Repeat("✓ streamed ", 3000)), 7},
+		{websocket.MessageBinary, patternBytes(200000, 9), 5000},
+	} {
+		writeStreamed(t, c, m.typ, m.p, m.step)
+		typ, got, err := c.Read(ctx)
+		if err != nil || typ != m.typ || !bytes.Equal(got, m.p) {
+			t.Fatalf("streamed %v: echo %v, %d bytes, %v; want %d bytes", m.typ, typ, len(got), err, len(m.p))
 		}
 	}
 	if err := c.Close(websocket.StatusNormalClosure, "done"); err != nil {

@@ -224,6 +224,22 @@ async function compress(url, mode) {
       await c.expectEcho(`text ${n} #${rep}`, text(n, rep));
     }
   }
+  // A compressed message in fragments, cut inside characters.
+  const t = Buffer.from(text(30 << 10, 7));
+  const cuts = [0, 10001, 20002, t.length];
+  for (let i = 0; i + 1 < cuts.length; i++) {
+    c.ws.send(t.subarray(cuts[i], cuts[i + 1]), { binary: false, fin: i + 2 === cuts.length });
+  }
+  let got = await c.recvMessage('fragmented text');
+  if (got.isBinary || !got.data.equals(t)) throw new Failure(`fragmented text: echo of ${got.data.length} bytes differs`);
+  emit('check', { name: 'fragmented text' });
+  const b = binary(30 << 10, 8);
+  for (let i = 0; i + 1 < cuts.length; i++) {
+    c.ws.send(b.subarray(cuts[i], Math.min(cuts[i + 1], b.length)), { binary: true, fin: i + 2 === cuts.length });
+  }
+  got = await c.recvMessage('fragmented binary');
+  if (!got.isBinary || !got.data.equals(b)) throw new Failure(`fragmented binary: echo of ${got.data.length} bytes differs`);
+  emit('check', { name: 'fragmented binary' });
   const closed = await c.close(1000, 'done');
   emit('check', { name: 'close', echoed_code: closed.code });
 }

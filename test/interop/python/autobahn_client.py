@@ -153,6 +153,11 @@ async def compress(url, compression):
         for n, base in bases.items():
             await expect_echo(proto, factory, f"binary {n} #{rep}", bytes([rep]) + base[1:])
             await expect_echo(proto, factory, f"text {n} #{rep}", text(n, rep))
+    # autoFragmentSize cuts the compressed payload, which is a few hundred
+    # bytes for these 100 KiB messages: 32-byte frames make many fragments.
+    proto.autoFragmentSize = 32
+    await expect_echo(proto, factory, "fragmented text", text(100 << 10, 7))
+    await expect_echo(proto, factory, "fragmented binary", binary(100 << 10, 8))
     code = await close(proto, factory, 1000, "done")
     emit("check", name="close", echoed_code=code)
 

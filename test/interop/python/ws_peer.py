@@ -201,6 +201,19 @@ async def compress(url, kwargs):
                 b = bytes([rep]) + base[1:]
                 await expect_echo(ws, f"binary {n} #{rep}", b)
                 await expect_echo(ws, f"text {n} #{rep}", text(n, rep))
+        # A compressed message in fragments: only the first has RSV1.
+        parts = [text(10 << 10, 7), text(10 << 10, 8), text(10 << 10, 9)]
+        await ws.send(parts)
+        got = await asyncio.wait_for(ws.recv(), TIMEOUT)
+        if got != "".join(parts):
+            raise Failure(f"fragmented text: echo of {len(got)} characters differs")
+        emit("check", name="fragmented text")
+        parts = [binary(10 << 10, 7), binary(10 << 10, 8), binary(10 << 10, 9)]
+        await ws.send(parts)
+        got = await asyncio.wait_for(ws.recv(), TIMEOUT)
+        if got != b"".join(parts):
+            raise Failure(f"fragmented binary: echo of {len(got)} bytes differs")
+        emit("check", name="fragmented binary")
         await ws.close(1000, "done")
         emit("check", name="close", echoed_code=ws.close_code)
 
