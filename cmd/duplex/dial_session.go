@@ -141,7 +141,7 @@ func (s *dialSession) ping(always bool) {
 func (s *dialSession) closeWith(code websocket.StatusCode, reason string) {
 	s.closing.Store(true)
 	s.waitReaderParked()
-	s.note(false, "close sent: %v %q", code, reason)
+	s.note(false, "close sent: %s", closeText(code, reason))
 	_ = s.conn.Close(code, reason)
 	<-s.done
 }
@@ -180,11 +180,11 @@ func (s *dialSession) outcome() error {
 	switch {
 	case s.closing.Load() && (code >= 0 || errors.Is(err, websocket.ErrClosed)):
 		if ce != nil {
-			s.note(false, "close received: %v %q", ce.Code, ce.Reason)
+			s.note(false, "close received: %s", closeText(ce.Code, ce.Reason))
 		}
 		return nil
 	case code == websocket.StatusNormalClosure || code == websocket.StatusGoingAway:
-		s.note(false, "the server closed the connection: %v %q", ce.Code, ce.Reason)
+		s.note(false, "the server closed the connection: %s", closeText(ce.Code, ce.Reason))
 		return nil
 	case code >= 0:
 		msg := fmt.Sprintf("the server closed the connection with %v", ce.Code)
@@ -288,6 +288,14 @@ func (s *dialSession) lingered(ctx context.Context) bool {
 			return false
 		}
 	}
+}
+
+// closeText shows a close code and its reason, if any.
+func closeText(code websocket.StatusCode, reason string) string {
+	if reason == "" {
+		return code.String()
+	}
+	return fmt.Sprintf("%v %q", code, reason)
 }
 
 func trimEOL(p []byte) []byte {

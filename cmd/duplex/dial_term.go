@@ -95,6 +95,8 @@ func (s *dialSession) finish() error {
 	if t, ok := s.term.(*term.Terminal); ok {
 		t.SetPrompt("")
 	}
+	// Erase the prompt left on the last line.
+	io.WriteString(s.stdout, "\r\033[K")
 	s.outMu.Unlock()
 	return err
 }
@@ -128,7 +130,6 @@ func (s *dialSession) command(ctx context.Context, line string) (quit bool) {
 			}
 			code, reason = websocket.StatusCode(n), strings.TrimSpace(r)
 		}
-		s.note(true, "closing with %v %q", code, reason)
 		s.closeWith(code, reason)
 		return true
 	case "binary":
