@@ -35,7 +35,7 @@ func TestSlowConsumer(t *testing.T) {
 	ts := startServer(t, func(c *Config) {
 		c.Limits.PublishRate = 1e6
 		c.Limits.PublishBurst = 1e6
-		c.WriteTimeout = Duration(300 * time.Millisecond)
+		c.WriteTimeout = Duration(3 * time.Second)
 	})
 	// 800 publications of 16 KiB (12.5 MiB) overflow the stalled client's
 	// socket buffers and its 1 MiB queue, while a reading client's queue

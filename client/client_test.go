@@ -1,0 +1,316 @@
+package client_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/duplexws/duplex/client"
+	"github.com/duplexws/duplex/server"
+)
+
+const secret = "0123456789abcdef0123456789abcdef"
+
+func startServer(t *testing.T) (*server.Server, *httptest.Server) {
+	t.Helper()
+	cfg := server.DefaultConfig()
+	cfg.Token.HMACSecret = secret
+	cfg.APIKey = "test-api-key"
+	cfg.Namespaces = map[string]server.Namespace{"chat": server.DemoNamespace()}
+	srv, err := server.New(cfg, server.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	t.Cleanup(func() {
+		_ = srv.Close()
+		hs.Close()
+	})
+	return srv, hs
+}
+
+func token(t *testing.T, user string) string {
+	t.Helper()
+	tok, err := server.SignToken("HS256", secret, server.TokenClaims{User: user})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func wsURL(addr string) string { return "ws://" + addr + "/connection/websocket" }
+
+// recorder collects a subscription's events.
+type recorder struct {
+	mu         sync.Mutex
+	offsets    []uint64
+	texts      []string
+	subscribed []client.SubscribedEvent
+	joins      []string
+	changed    chan struct{}
+}
+
+func newRecorder() *recorder { return &recorder{changed: make(chan struct{}, 1)} }
+
+func (r *recorder) notify() {
+	select {
+	case r.changed <- struct{}{}:
+	default:
+	}
+}
+
+func (r *recorder) options() client.SubscriptionOptions {
+	return client.SubscriptionOptions{
+		OnPublication: func(p client.Publication) {
+			r.mu.Lock()
+			r.offsets = append(r.offsets, p.Offset)
+			var text string
+			_ = json.Unmarshal(p.Data, &text)
+			r.texts = append(r.texts, text)
+			r.mu.Unlock()
+			r.notify()
+		},
+		OnSubscribed: func(e client.SubscribedEvent) {
+			r.mu.Lock()
+			r.subscribed = append(r.subscribed, e)
+			r.mu.Unlock()
+			r.notify()
+		},
+		OnJoin: func(ci client.ClientInfo) {
+			r.mu.Lock()
+			r.joins = append(r.joins, ci.User)
+			r.mu.Unlock()
+			r.notify()
+		},
+	}
+}
+
+// waitUntil waits for cond over the recorder's state.
+func (r *recorder) waitUntil(t *testing.T, what string, cond func(r *recorder) bool) {
+	t.Helper()
+	deadline := time.NewTimer(15 * time.Second)
+	defer deadline.Stop()
+	for {
+		r.mu.Lock()
+		ok := cond(r)
+		r.mu.Unlock()
+		if ok {
+			return
+		}
+		select {
+		case <-r.changed:
+		case <-time.After(20 * time.Millisecond):
+		case <-deadline.C:
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			t.Fatalf("timed out waiting for %s; offsets %v, subscribed %+v", what, r.offsets, r.subscribed)
+		}
+	}
+}
+
+func TestPublishSubscribePresenceHistory(t *testing.T) {
+	_, hs := startServer(t)
+	addr := strings.TrimPrefix(hs.URL, "http://")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	alice := client.New(wsURL(addr), client.Options{Token: token(t, "alice")})
+	defer alice.Close()
+	if err := alice.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rec := newRecorder()
+	sub, err := alice.NewSubscription("chat:go", rec.options())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sub.Subscribe(ctx); err != nil {
+		t.Fatal(err)
+	}
+	bob := client.New(wsURL(addr), client.Options{GetToken: func(context.Context) (string, error) { return token(t, "bob"), nil }})
+	defer bob.Close()
+	if err := bob.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	bsub, _ := bob.NewSubscription("chat:go", client.SubscriptionOptions{})
+	if err := bsub.Subscribe(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rec.waitUntil(t, "bob's join", func(r *recorder) bool { return len(r.joins) == 1 && r.joins[0] == "bob" })
+	pos, err := bsub.Publish(ctx, "hello")
+	if err != nil || pos.Offset != 1 {
+		t.Fatalf("publish: %v %v", pos, err)
+	}
+	rec.waitUntil(t, "the publication", func(r *recorder) bool { return len(r.texts) == 1 && r.texts[0] == "hello" })
+
+	pres, err := sub.Presence(ctx)
+	if err != nil || len(pres) != 2 || pres[alice.ID()].User != "alice" {
+		t.Fatalf("presence %v %v", pres, err)
+	}
+	st, err := sub.PresenceStats(ctx)
+	if err != nil || st.NumClients != 2 || st.NumUsers != 2 {
+		t.Fatalf("presence stats %+v %v", st, err)
+	}
+	h, err := sub.History(ctx, client.HistoryOptions{Reverse: true})
+	if err != nil || len(h.Publications) != 1 || string(h.Publications[0].Data) != `"hello"` || h.Position.Offset != 1 {
+		t.Fatalf("history %+v %v", h, err)
+	}
+	if _, err := alice.Publish(ctx, "nope:x", 1); err == nil {
+		t.Fatal("publish to an unknown namespace succeeded")
+	} else if e, ok := err.(*client.Error); !ok || e.Code != client.CodeUnknownChannel {
+		t.Fatalf("publish error %v, want code 102", err)
+	}
+	if err := alice.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestReconnectRecovers: the connection is cut while the server keeps
+// running, publications arrive meanwhile, and the client reconnects,
+// resubscribes and receives exactly the missed ones, then live ones.
+// After a restart of the server (a new memory broker), recovery is
+// reported as impossible.
+func TestReconnectRecovers(t *testing.T) {
+	srv, hs := startServer(t)
+	px := newProxy(t, strings.TrimPrefix(hs.URL, "http://"))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	var disconnects []client.DisconnectedEvent
+	var dmu sync.Mutex
+	c := client.New(wsURL(px.addr()), client.Options{
+		Token:             token(t, "alice"),
+		MinReconnectDelay: 50 * time.Millisecond,
+		MaxReconnectDelay: 200 * time.Millisecond,
+		OnDisconnected: func(e client.DisconnectedEvent) {
+			dmu.Lock()
+			disconnects = append(disconnects, e)
+			dmu.Unlock()
+		},
+	})
+	defer c.Close()
+	if err := c.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rec := newRecorder()
+	sub, _ := c.NewSubscription("chat:rec", rec.options())
+	if err := sub.Subscribe(ctx); err != nil {
+		t.Fatal(err)
+	}
+	publish := func(from, to int) {
+		for i := from; i <= to; i++ {
+			if _, err := srv.Hub().Publish(ctx, "chat:rec", json.RawMessage(fmt.Sprintf(`"m%d"`, i)), nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	publish(1, 3)
+	rec.waitUntil(t, "3 live publications", func(r *recorder) bool { return len(r.offsets) == 3 })
+
+	// Cut the network and keep the client away while 5 more are published.
+	px.pause()
+	px.cut()
+	waitState(t, c, client.StateConnecting)
+	publish(4, 8)
+	px.resume()
+	rec.waitUntil(t, "recovery", func(r *recorder) bool { return len(r.subscribed) == 2 && len(r.offsets) == 8 })
+	publish(9, 10)
+	rec.waitUntil(t, "live publications after recovery", func(r *recorder) bool { return len(r.offsets) == 10 })
+
+	rec.mu.Lock()
+	for i, off := range rec.offsets {
+		if off != uint64(i+1) || rec.texts[i] != fmt.Sprintf("m%d", i+1) {
+			t.Fatalf("publication %d: offset %d %q; all: %v", i, off, rec.texts[i], rec.offsets)
+		}
+	}
+	if e := rec.subscribed[1]; !e.WasRecovering || !e.Recovered || e.Unrecoverable || e.Position.Offset != 8 {
+		t.Fatalf("second subscribed event %+v", e)
+	}
+	epoch := rec.subscribed[0].Position.Epoch
+	rec.mu.Unlock()
+	if p := sub.Position(); p.Offset != 10 || p.Epoch != epoch {
+		t.Fatalf("position %+v", p)
+	}
+
+	// Restart: a new server (new memory broker, new epochs) behind the
+	// same address.
+	srv2, hs2 := startServer(t)
+	px.setTarget(strings.TrimPrefix(hs2.URL, "http://"))
+	_ = srv.Shutdown(ctx)
+	rec.waitUntil(t, "the subscription on the new server", func(r *recorder) bool { return len(r.subscribed) == 3 })
+	rec.mu.Lock()
+	e := rec.subscribed[2]
+	rec.mu.Unlock()
+	if !e.WasRecovering || e.Recovered || !e.Unrecoverable || e.Position.Epoch == epoch {
+		t.Fatalf("subscribed event after the restart %+v", e)
+	}
+	if _, err := srv2.Hub().Publish(ctx, "chat:rec", json.RawMessage(`"new"`), nil); err != nil {
+		t.Fatal(err)
+	}
+	rec.waitUntil(t, "a publication on the new server", func(r *recorder) bool { return len(r.texts) == 11 && r.texts[10] == "new" })
+	dmu.Lock()
+	defer dmu.Unlock()
+	if n := len(disconnects); n < 2 || disconnects[n-1].Code != server.DisconnectShutdown || !disconnects[n-1].Reconnect {
+		t.Fatalf("disconnect events %+v: the last should be the shutdown (4001, reconnect)", disconnects)
+	}
+}
+
+func waitState(t *testing.T, c *client.Client, want client.State) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for c.State() != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("state %v, want %v", c.State(), want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestNoReconnectAfterForcedDisconnect(t *testing.T) {
+	_, hs := startServer(t)
+	addr := strings.TrimPrefix(hs.URL, "http://")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	got := make(chan client.DisconnectedEvent, 4)
+	c := client.New(wsURL(addr), client.Options{
+		Token:          token(t, "mallory"),
+		OnDisconnected: func(e client.DisconnectedEvent) { got <- e },
+	})
+	defer c.Close()
+	if err := c.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("POST", hs.URL+"/api/disconnect", strings.NewReader(`{"user":"mallory","reason":"banned"}`))
+	req.Header.Set("Authorization", "apikey test-api-key")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	select {
+	case e := <-got:
+		if e.Code != server.DisconnectForced || e.Reason != "banned" || e.Reconnect {
+			t.Fatalf("disconnect event %+v", e)
+		}
+	case <-ctx.Done():
+		t.Fatal("no disconnect event")
+	}
+	waitState(t, c, client.StateDisconnected)
+	if err := c.Ping(ctx); err == nil {
+		t.Fatal("ping after a forced disconnect succeeded")
+	}
+
+	bad := client.New(wsURL(addr), client.Options{Token: "not-a-token"})
+	defer bad.Close()
+	if err := bad.Connect(ctx); err == nil || !strings.Contains(err.Error(), "4501") {
+		t.Fatalf("connect with a bad token: %v", err)
+	}
+}
