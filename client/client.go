@@ -549,8 +549,8 @@ func (c *Client) History(ctx context.Context, channel string, opts HistoryOption
 		return HistoryResult{}, err
 	}
 	var out struct {
-		Offset       uint64           `json:"offset"`
-		Epoch        string           `json:"epoch"`
+		Offset       uint64            `json:"offset"`
+		Epoch        string            `json:"epoch"`
 		Publications []wirePublication `json:"publications"`
 	}
 	if err := json.Unmarshal(res, &out); err != nil {
