@@ -349,8 +349,14 @@ func (c *echoConn) consume(now, measureFrom int64) error {
 		chunk := c.buf[c.r : c.r+n]
 		if c.compressed {
 			c.zbuf = append(c.zbuf, chunk...)
-		} else if c.pos+n > len(c.bank.payload) || !bytes.Equal(chunk, c.bank.payload[c.pos:c.pos+n]) {
-			return fmt.Errorf("the echo differs from the message sent, at byte %d", c.pos)
+		} else if c.pos+n > len(c.bank.payload) {
+			return fmt.Errorf("the echo is longer than the %d bytes sent", len(c.bank.payload))
+		} else if want := c.bank.payload[c.pos : c.pos+n]; !bytes.Equal(chunk, want) {
+			i := 0
+			for chunk[i] == want[i] {
+				i++
+			}
+			return fmt.Errorf("the echo differs from the message sent, at byte %d", c.pos+i)
 		}
 		c.pos += n
 		c.r += n

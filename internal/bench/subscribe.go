@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"sort"
@@ -368,9 +369,13 @@ func jsonInt(msg []byte, key string) (int64, bool) {
 	var n int64
 	i := 0
 	for ; i < len(v) && v[i] >= '0' && v[i] <= '9'; i++ {
-		n = n*10 + int64(v[i]-'0')
+		d := int64(v[i] - '0')
+		if n > (math.MaxInt64-d)/10 {
+			return 0, false // does not fit: not a timestamp of ours
+		}
+		n = n*10 + d
 	}
-	if i == 0 || i > 18 {
+	if i == 0 {
 		return 0, false
 	}
 	if neg {
