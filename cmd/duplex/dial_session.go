@@ -31,8 +31,8 @@ type dialSession struct {
 
 	closing  atomic.Bool // this side started the close handshake
 	received atomic.Int64
-	inRead   atomic.Bool  // the reader is inside Conn.Read
-	reads    atomic.Int64 // calls of Conn.Read that returned
+	inRead   atomic.Bool   // the reader is inside Conn.Read
+	reads    atomic.Int64  // calls of Conn.Read that returned
 	gotMsg   chan struct{} // a message arrived (one-shot mode)
 	done     chan struct{} // the reader ended; end holds why
 	end      error
