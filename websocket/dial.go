@@ -117,9 +117,6 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, *http.R
 	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(aLongTimeAgo) })
 	c, resp, err := clientHandshake(nc, u, opts)
 	if !stop() || ctx.Err() != nil {
-		if err == nil {
-			err = ctx.Err()
-		}
 		nc.Close()
 		return nil, resp, fmt.Errorf("websocket: dial %s: %w", u.Redacted(), context.Cause(ctx))
 	}
@@ -336,7 +333,12 @@ func dialProxy(ctx context.Context, dial func(context.Context, string, string) (
 	}
 	if resp.StatusCode != http.StatusOK {
 		nc.Close()
-		return nil, fmt.Errorf("websocket: proxy %s refused CONNECT %s: %s", paddr, hostPort, resp.Status)
+		hint := "check that the proxy allows CONNECT to this host and port"
+		switch resp.StatusCode {
+		case http.StatusProxyAuthRequired, http.StatusUnauthorized:
+			hint = "check the credentials in the proxy URL (http://user:password@host:port)"
+		}
+		return nil, fmt.Errorf("websocket: proxy %s refused CONNECT %s: %s; %s", paddr, hostPort, resp.Status, hint)
 	}
 	_ = nc.SetDeadline(time.Time{})
 	return nc, nil
