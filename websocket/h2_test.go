@@ -1,3 +1,5 @@
+//lint:file-ignore SA1019 net/http.Transport refuses the :protocol pseudo-header of RFC 8441; x/net/http2.Transport still sends it.
+
 package websocket
 
 import (
