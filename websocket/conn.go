@@ -151,12 +151,14 @@ func (c *Conn) closeTransport() error {
 	c.closeOnce.Do(func() {
 		if ec := c.ev.Load(); ec != nil {
 			// Event mode: only the loop closes the descriptor, once it
-			// is out of the epoll set; shutdown wakes the loop for it.
+			// is out of the epoll set; shutdown wakes the loop for it,
+			// and the loop must see the connection closed by us.
+			close(c.closed)
 			c.closeErr = ec.shutdown()
 		} else {
 			c.closeErr = c.nc.Close()
+			close(c.closed)
 		}
-		close(c.closed)
 		if c.hb != nil {
 			c.hb.stop()
 		}
