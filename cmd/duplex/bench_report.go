@@ -127,9 +127,7 @@ func newBenchReport(o *benchOptions, out *bench.Outcome) *benchReport {
 			}
 			sr.ExpectedDeliveries = p.Published * s.Subscribed
 			r.Sent = p.Published
-			for _, e := range p.ErrorSamples {
-				r.ErrorSamples = append(r.ErrorSamples, e)
-			}
+			r.ErrorSamples = append(r.ErrorSamples, p.ErrorSamples...)
 			r.Errors += p.Failed
 			if missing := sr.ExpectedDeliveries - res.Received; missing > 0 {
 				r.Errors += missing

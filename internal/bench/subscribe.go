@@ -235,7 +235,6 @@ func RunSubscribe(ctx context.Context, cfg SubscribeConfig, ctl *Control) (*Resu
 // stopping belong to its read loop.
 type subClient struct {
 	conn       *websocket.Conn
-	channel    []byte
 	pubs       *pubTable
 	deliveries atomic.Int64
 	stopping   atomic.Bool
@@ -296,7 +295,7 @@ func dialSubscriber(ctx context.Context, cfg *SubscribeConfig, i int, connectMsg
 		}
 		replies++
 	}
-	return &subClient{conn: conn, channel: []byte(cfg.Channel)}, nil
+	return &subClient{conn: conn}, nil
 }
 
 // readLoop reads pushes until the connection ends, timing publications
