@@ -20,7 +20,9 @@ import (
 )
 
 // httpURL turns the ws:// URL a server printed into its http:// base.
-func httpURL(p *proc) string { return "http" + strings.TrimPrefix(strings.TrimSuffix(p.url, "/"), "ws") }
+func httpURL(p *proc) string {
+	return "http" + strings.TrimPrefix(strings.TrimSuffix(p.url, "/"), "ws")
+}
 
 func get(t *testing.T, url string) (int, string) {
 	t.Helper()
