@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -41,6 +42,7 @@ type Target struct {
 	// Timeout bounds the TCP connect and the handshake; zero means 10 s.
 	Timeout time.Duration
 
+	once    sync.Once
 	dialers []*net.Dialer
 	request []byte // the handshake request up to the key's value
 	tail    []byte // the rest of the request after the key
@@ -68,8 +70,11 @@ func ParseTarget(rawURL string) (*Target, error) {
 	return &Target{URL: u}, nil
 }
 
-// prepare builds what every dial shares. It is called once before dialing.
-func (t *Target) prepare() {
+// prepare builds what every dial shares, once: runs in one process may
+// share a Target.
+func (t *Target) prepare() { t.once.Do(t.build) }
+
+func (t *Target) build() {
 	if t.Timeout <= 0 {
 		t.Timeout = 10 * time.Second
 	}
