@@ -2,7 +2,9 @@ package websocket
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"sync"
 )
 
@@ -52,6 +54,11 @@ func (b *goroutineBackend) run(c *Conn, h EventHandler) {
 	for {
 		typ, p, err := c.ReadInto(context.Background(), buf)
 		if err != nil {
+			if errors.Is(err, net.ErrClosed) && !errors.Is(err, ErrClosed) {
+				// Closed by us while the read waited: say so as the
+				// epoll loop does.
+				err = fmt.Errorf("websocket: read: %w", ErrClosed)
+			}
 			_ = c.CloseNow()
 			b.mu.Lock()
 			delete(b.conns, c)
