@@ -253,7 +253,11 @@ func (r *benchReport) writeText(w io.Writer) {
 	}
 	line := fmt.Sprintf("  bench       CPU %.0f%% of a core", r.Bench.CPUPercent)
 	if r.Bench.CPUUsPerMsg > 0 {
-		line += fmt.Sprintf(", %.2f µs/msg", r.Bench.CPUUsPerMsg)
+		unit := "msg"
+		if r.Mode == "connect" {
+			unit = "conn"
+		}
+		line += fmt.Sprintf(", %.2f µs/%s", r.Bench.CPUUsPerMsg, unit)
 	}
 	p("%s", line)
 }

@@ -116,6 +116,10 @@ func Drive(ctx context.Context, runners []Runner, plan Plan) (*Outcome, error) {
 	}
 	defer close(progressDone)
 
+	if plan.Mode == "connect" {
+		// The connect mode's window is the setup, from Start to Settled.
+		srv.begin()
+	}
 	for _, r := range runners {
 		r.Start()
 	}
@@ -165,7 +169,6 @@ func Drive(ctx context.Context, runners []Runner, plan Plan) (*Outcome, error) {
 		// The window is the setup, which ended at Settled; memory is read
 		// while every connection is held.
 		windowStart = begin
-		srv.begin()
 		mark()
 		err = sleep(plan.Duration)
 		stopAll()
