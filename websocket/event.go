@@ -160,10 +160,13 @@ var errServed = errors.New("websocket: the connection is served by an EventLoop:
 // it holds no buffer: left and msg are borrowed only while a frame header
 // or a message is incomplete.
 type eventConn struct {
-	c   *Conn
-	h   EventHandler
-	fd  int32
-	gen uint32 // distinguishes registrations of the same descriptor number
+	c *Conn
+	h EventHandler
+
+	// fdc is the connection's transport in event mode on Linux (its
+	// descriptor, taken out of Go's poller); empty elsewhere. It is also
+	// the Conn's net.Conn, which saves an allocation per connection.
+	fdc fdConn
 
 	left  *[]byte // unparsed tail of the last input: part of a frame header or a control frame
 	nleft int
@@ -490,6 +493,22 @@ func putMsgBuf(bp *[]byte) {
 	}
 	*bp = (*bp)[:0]
 	msgBufPools[k].Put(bp)
+}
+
+// vectorWriter is a transport that writes several buffers in one system
+// call; net.Buffers only knows how to do that for the net package's own
+// connections.
+type vectorWriter interface {
+	writeBuffers(bufs net.Buffers) (int64, error)
+}
+
+// writeVectored writes bufs with one system call where the transport
+// allows it.
+func writeVectored(nc net.Conn, bufs *net.Buffers) (int64, error) {
+	if vw, ok := nc.(vectorWriter); ok {
+		return vw.writeBuffers(*bufs)
+	}
+	return bufs.WriteTo(nc)
 }
 
 // tcpConnOf returns the TCP connection under c, which epoll loops need.

@@ -1,3 +1,5 @@
+//go:build linux
+
 package websocket
 
 import (
@@ -44,6 +46,20 @@ func newFeedConn(t *testing.T, cfg connConfig) *feedConn {
 	c.raw = nil
 	rec := newRecorder(false)
 	ec := &eventConn{c: c, h: rec}
+	// The transport of event mode, as Serve sets it up, without a loop.
+	tc := nc.(*net.TCPConn)
+	sc, err := tc.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fd int
+	if cerr := sc.Control(func(f uintptr) { fd, err = dupCloexec(int(f)) }); cerr != nil || err != nil {
+		t.Fatal(cerr, err)
+	}
+	ec.fdc.init(fd, tc.LocalAddr(), tc.RemoteAddr())
+	c.nc = &ec.fdc
+	tc.Close()
+	t.Cleanup(func() { ec.fdc.Close() })
 	c.ev.Store(ec)
 	return &feedConn{c: c, ec: ec, rec: rec, peer: peer}
 }

@@ -3,7 +3,6 @@
 package websocket
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -46,13 +45,15 @@ type epollLoop struct {
 
 	// Owned by the loop goroutine.
 	conns   []*eventConn // by descriptor
-	gen     uint32
+	gen     atomic.Uint32
 	buf     []byte
 	events  []syscall.EpollEvent
 	nev     int
 	waitErr error
 	waitFn  func(fd uintptr) bool
 	scratch eventScratch
+	more    []*eventConn // filled the buffer on their last read: read again
+	more2   []*eventConn
 	done    chan struct{}
 }
 
@@ -122,26 +123,44 @@ func (b *epollBackend) serve(c *Conn, h EventHandler) error {
 	if err := checkServable(c); err != nil {
 		return err
 	}
+	// No frame may be half written while the transport changes.
+	select {
+	case c.wsem <- struct{}{}:
+	case <-c.closed:
+		return fmt.Errorf("%w: %w", ErrNotServable, ErrClosed)
+	}
+	defer release(c.wsem)
 	sc, err := tc.SyscallConn()
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrNotServable, err)
 	}
 	fd := -1
-	if err := sc.Control(func(f uintptr) { fd = int(f) }); err != nil {
+	if cerr := sc.Control(func(f uintptr) { fd, err = dupCloexec(int(f)) }); cerr != nil {
+		err = cerr
+	}
+	if err != nil {
 		return fmt.Errorf("%w: %w", ErrNotServable, err)
 	}
-	ec := &eventConn{c: c, h: h, fd: int32(fd)}
 	l := b.loops[int(b.next.Add(1))%len(b.loops)]
-	// The loop reads through epoll from now on; the reader through Go's
-	// poller is no longer needed.
+	ec := &eventConn{c: c, h: h}
+	ec.fdc.init(fd, tc.LocalAddr(), tc.RemoteAddr())
+	ec.fdc.loop = l
+	ec.fdc.gen = l.gen.Add(1)
+	// From now on the loop reads through its epoll set and writes go to
+	// the duplicate descriptor; Go's poller and its reader are done with.
 	raw := c.raw
 	c.raw = nil
 	c.ev.Store(ec)
+	c.nc = &ec.fdc
 	if !l.add(ec) {
+		c.nc = tc
 		c.ev.Store(nil)
 		c.raw = raw
+		_ = syscall.Close(fd)
 		return ErrEventLoopClosed
 	}
+	// The duplicate keeps the socket open.
+	_ = tc.Close()
 	return nil
 }
 
@@ -186,6 +205,10 @@ func (b *epollBackend) close() error {
 	return nil
 }
 
+// waitBlocking chooses how the loop waits: in epoll_wait itself (true) or
+// through Go's poller (false).
+const waitBlocking = false
+
 // poll is the callback of the epoll descriptor's RawConn.Read: it takes
 // what is ready without waiting, and asks Go's poller to wait when nothing
 // is.
@@ -196,18 +219,49 @@ func (l *epollLoop) poll(uintptr) bool {
 			continue
 		}
 		l.nev, l.waitErr = n, err
-		return n > 0 || err != nil
+		return n > 0 || err != nil || len(l.more) > 0
+	}
+}
+
+// wait fills l.events with what is ready.
+func (l *epollLoop) wait() error {
+	if !waitBlocking {
+		if err := l.rc.Read(l.waitFn); err != nil {
+			return err
+		}
+		return l.waitErr
+	}
+	timeout := -1
+	if len(l.more) > 0 {
+		timeout = 0
+	}
+	for {
+		n, err := syscall.EpollWait(l.epfd, l.events, timeout)
+		if err == syscall.EINTR {
+			continue
+		}
+		l.nev = n
+		return err
 	}
 }
 
 func (l *epollLoop) run() {
 	defer l.shutdown()
 	for {
-		if err := l.rc.Read(l.waitFn); err != nil {
+		if err := l.wait(); err != nil {
 			return
 		}
-		if l.waitErr != nil {
-			return
+		// Descriptors are edge-triggered: one whose last read filled the
+		// buffer is read again without a new event.
+		if more := l.more; len(more) > 0 {
+			l.more = l.more2[:0]
+			for _, ec := range more {
+				if !ec.done {
+					l.readable(ec)
+				}
+			}
+			clear(more)
+			l.more2 = more[:0]
 		}
 		for i := range l.events[:l.nev] {
 			ev := &l.events[i]
@@ -221,10 +275,16 @@ func (l *epollLoop) run() {
 				continue
 			}
 			ec := l.conns[ev.Fd]
-			if ec == nil || ec.gen != uint32(ev.Pad) {
+			if ec == nil || ec.fdc.gen != uint32(ev.Pad) {
 				continue // ended earlier in this batch
 			}
-			l.readable(ec)
+			if ev.Events&syscall.EPOLLOUT != 0 {
+				l.watchWritable(&ec.fdc, false)
+				ec.fdc.wakeWriter()
+			}
+			if ev.Events&^syscall.EPOLLOUT != 0 {
+				l.readable(ec)
+			}
 		}
 	}
 }
@@ -248,17 +308,21 @@ func (l *epollLoop) woken() bool {
 // client sent right behind its handshake.
 func (l *epollLoop) register(ec *eventConn) {
 	c := ec.c
-	for int(ec.fd) >= len(l.conns) {
+	fd := ec.fdc.fd
+	for int(fd) >= len(l.conns) {
 		l.conns = append(l.conns, make([]*eventConn, max(len(l.conns), 64))...)
 	}
-	l.gen++
-	ec.gen = l.gen
-	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP, Fd: ec.fd, Pad: int32(ec.gen)}
-	if err := syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_ADD, int(ec.fd), &ev); err != nil {
+	ev := syscall.EpollEvent{Events: epollEvents, Fd: fd, Pad: int32(ec.fdc.gen)}
+	if ec.fdc.wwait.Load() != nil {
+		// A writer has been waiting for room since before the
+		// descriptor was in the set (its EPOLL_CTL_MOD failed).
+		ev.Events |= syscall.EPOLLOUT
+	}
+	if err := syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_ADD, int(fd), &ev); err != nil {
 		l.finish(ec, c.readFailed(fmt.Errorf("epoll_ctl: %w", err)), false)
 		return
 	}
-	l.conns[ec.fd] = ec
+	l.conns[fd] = ec
 	in, bp := c.rbuf[c.rpos:c.rend], c.rbufp
 	c.rbufp = nil
 	var err error
@@ -278,7 +342,7 @@ func (l *epollLoop) register(ec *eventConn) {
 func (l *epollLoop) readable(ec *eventConn) {
 	c := ec.c
 	off := ec.takeLeft(l.buf)
-	n, err := readFd(int(ec.fd), l.buf[off:])
+	n, err := readFd(int(ec.fdc.fd), l.buf[off:])
 	switch {
 	case err == syscall.EAGAIN:
 		return
@@ -290,6 +354,9 @@ func (l *epollLoop) readable(ec *eventConn) {
 		return
 	}
 	ec.dropLeft()
+	if off+n == len(l.buf) {
+		l.more = append(l.more, ec)
+	}
 	if err := ec.feed(l.buf[:off+n], &l.scratch); err != nil {
 		l.finish(ec, err, true)
 	}
@@ -319,11 +386,11 @@ func (l *epollLoop) finish(ec *eventConn, err error, registered bool) {
 	ec.done = true
 	c := ec.c
 	if registered {
-		_ = syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_DEL, int(ec.fd), nil)
-		l.conns[ec.fd] = nil
+		_ = syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_DEL, int(ec.fdc.fd), nil)
+		l.conns[ec.fdc.fd] = nil
 	}
 	_ = c.closeTransport()
-	_ = c.nc.Close()
+	_ = ec.fdc.Close()
 	ec.release()
 	ec.h.OnClose(c, err)
 }
@@ -350,24 +417,21 @@ func (l *epollLoop) shutdown() {
 	close(l.done)
 }
 
-// shutdown ends the connection from any goroutine without closing its
-// descriptor: the loop sees the end of input, takes the descriptor out of
-// its epoll set and closes it.
-func (ec *eventConn) shutdown() error {
-	sc, ok := ec.c.nc.(syscall.Conn)
-	if !ok {
-		return ec.c.nc.Close()
+// epollEvents is what a connection is watched for: input and the peer's
+// end, edge-triggered, so that the kernel does not poll the socket again
+// at every wait while it stays readable.
+const epollEvents = syscall.EPOLLIN | syscall.EPOLLRDHUP | epollET
+
+// epollET is EPOLLET as an unsigned event bit (the syscall package's
+// constant is negative).
+const epollET = 1 << 31
+
+// watchWritable adds or removes EPOLLOUT for a connection whose writer
+// waits for room. The caller holds f.mu for reading, or is the loop.
+func (l *epollLoop) watchWritable(f *fdConn, on bool) {
+	ev := syscall.EpollEvent{Events: epollEvents, Fd: f.fd, Pad: int32(f.gen)}
+	if on {
+		ev.Events |= syscall.EPOLLOUT
 	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var serr error
-	if err := rc.Control(func(fd uintptr) { serr = syscall.Shutdown(int(fd), syscall.SHUT_RDWR) }); err != nil {
-		return err
-	}
-	if errors.Is(serr, syscall.ENOTCONN) {
-		return nil // the peer has gone already
-	}
-	return serr
+	_ = syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_MOD, int(f.fd), &ev)
 }

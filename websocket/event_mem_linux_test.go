@@ -83,16 +83,6 @@ func (c rawClient) echoOnce(t testing.TB) {
 	}
 }
 
-// clientFrame encodes one masked frame.
-func clientFrame(fin bool, op opcode, p []byte) []byte {
-	key := [4]byte{0x12, 0x34, 0x56, 0x78}
-	b := appendHeader(nil, fin, 0, op, int64(len(p)), true, key)
-	start := len(b)
-	b = append(b, p...)
-	maskBytes(key, 0, b[start:])
-	return b
-}
-
 // TestEventMemoryPerConn holds N connections, each after one echoed
 // message, and reports the server's memory per connection from
 // runtime.MemStats in event mode and, for comparison, with a goroutine per

@@ -7,5 +7,8 @@ func newEventBackend(EventLoopOptions) (eventBackend, error) {
 	return newGoroutineBackend(), nil
 }
 
+// fdConn is empty: served connections keep their net.Conn.
+type fdConn struct{}
+
 // shutdown is never called here: served connections are not in event mode.
 func (ec *eventConn) shutdown() error { return ec.c.nc.Close() }

@@ -379,6 +379,16 @@ func TestEventConcurrentWrites(t *testing.T) {
 	})
 }
 
+// clientFrame encodes one masked frame.
+func clientFrame(fin bool, op opcode, p []byte) []byte {
+	key := [4]byte{0x12, 0x34, 0x56, 0x78}
+	b := appendHeader(nil, fin, 0, op, int64(len(p)), true, key)
+	start := len(b)
+	b = append(b, p...)
+	maskBytes(key, 0, b[start:])
+	return b
+}
+
 // rawPeer is a client that writes frames by hand, to send what a correct
 // client never would.
 type rawPeer struct {

@@ -169,7 +169,7 @@ func (c *Conn) WritePreparedBatch(ctx context.Context, pms []*PreparedMessage) e
 		return c.writeErr
 	}
 	w := c.watch(ctx, false)
-	_, err := bufs.WriteTo(c.nc)
+	_, err := writeVectored(c.nc, &bufs) // one writev in event mode too
 	if err != nil {
 		err = c.writeFailed(err)
 	}

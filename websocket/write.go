@@ -91,7 +91,7 @@ func (c *Conn) writeFrameLocked(fin bool, rsv byte, op opcode, p []byte) error {
 		}
 		c.wv.arr[0], c.wv.arr[1] = hdr, p
 		c.wv.bufs = c.wv.arr[:]
-		_, err = c.wv.bufs.WriteTo(c.nc)
+		_, err = writeVectored(c.nc, &c.wv.bufs) // one writev in event mode too
 		c.wv.arr[0], c.wv.arr[1] = nil, nil
 	default:
 		err = c.writeMasked(hdr, key, p)

@@ -1,0 +1,250 @@
+//go:build linux
+
+package websocket
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+)
+
+// fdConn is the net.Conn of a connection an epoll loop serves. Serve
+// duplicates the socket's descriptor and closes the net.TCPConn it came
+// from: the kernel then reports the socket to the loop's epoll set alone,
+// not to Go's poller as well (which would be woken for every message for
+// nothing), and the connection no longer holds a netFD, a poll descriptor
+// and two address objects.
+//
+// Writes go straight to the descriptor. When the socket buffer is full the
+// writer asks the loop to watch for room (EPOLLOUT) and waits on a channel,
+// honouring the write deadline, so that a slow peer costs a parked
+// goroutine and not a thread.
+//
+// Only the loop closes the descriptor, after taking it out of its epoll
+// set; everyone else holds mu for reading while using it, so the number
+// cannot be closed and reused under a write.
+type fdConn struct {
+	mu     sync.RWMutex
+	closed bool // under mu
+	fd     int32
+	gen    uint32 // the loop's registration number, in the epoll event
+	loop   *epollLoop
+
+	wdl   atomic.Int64                  // write deadline in Unix nanoseconds; 0 = none
+	wwait atomic.Pointer[chan struct{}] // the blocked writer's wake-up, if any
+
+	laddr, raddr netip.AddrPort
+}
+
+func (f *fdConn) init(fd int, laddr, raddr net.Addr) {
+	f.fd = int32(fd)
+	if a, ok := laddr.(*net.TCPAddr); ok {
+		f.laddr = a.AddrPort()
+	}
+	if a, ok := raddr.(*net.TCPAddr); ok {
+		f.raddr = a.AddrPort()
+	}
+}
+
+// dupCloexec duplicates a descriptor, close-on-exec like all of Go's.
+func dupCloexec(fd int) (int, error) {
+	for {
+		r, _, errno := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), syscall.F_DUPFD_CLOEXEC, 0)
+		switch errno {
+		case 0:
+			return int(r), nil
+		case syscall.EINTR:
+			continue
+		}
+		return -1, os.NewSyscallError("fcntl", errno)
+	}
+}
+
+var errReadServed = errors.New("websocket: the transport of a served connection is read by its event loop")
+
+func (f *fdConn) Read([]byte) (int, error) { return 0, errReadServed }
+
+func (f *fdConn) Write(p []byte) (int, error) {
+	n := 0
+	for {
+		k, err := f.try(func(fd int) (int, syscall.Errno) {
+			r, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
+			return int(r), errno
+		})
+		n += k
+		p = p[k:]
+		if err != nil || len(p) == 0 {
+			return n, err
+		}
+	}
+}
+
+// writeBuffers is writev(2) with the same waiting as Write.
+func (f *fdConn) writeBuffers(bufs net.Buffers) (int64, error) {
+	var iov [8]syscall.Iovec
+	var n int64
+	for {
+		for len(bufs) > 0 && len(bufs[0]) == 0 {
+			bufs = bufs[1:]
+		}
+		if len(bufs) == 0 {
+			return n, nil
+		}
+		cnt := 0
+		for _, b := range bufs {
+			if cnt == len(iov) {
+				break
+			}
+			if len(b) > 0 {
+				iov[cnt].Base = unsafe.SliceData(b)
+				iov[cnt].SetLen(len(b))
+				cnt++
+			}
+		}
+		k, err := f.try(func(fd int) (int, syscall.Errno) {
+			r, _, errno := syscall.RawSyscall(syscall.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(cnt))
+			return int(r), errno
+		})
+		clear(iov[:cnt])
+		n += int64(k)
+		for k > 0 {
+			m := min(k, len(bufs[0]))
+			bufs[0] = bufs[0][m:]
+			k -= m
+			if len(bufs[0]) == 0 {
+				bufs = bufs[1:]
+			}
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+}
+
+// try makes one write system call, waiting first for room when the last
+// one found none. The calls never block: the socket is non-blocking, so
+// they skip the scheduler's system call bookkeeping.
+func (f *fdConn) try(call func(fd int) (int, syscall.Errno)) (int, error) {
+	for {
+		if err := f.checkDeadline(); err != nil {
+			return 0, err
+		}
+		f.mu.RLock()
+		if f.closed {
+			f.mu.RUnlock()
+			return 0, &net.OpError{Op: "write", Net: "tcp", Err: net.ErrClosed}
+		}
+		n, errno := call(int(f.fd))
+		f.mu.RUnlock()
+		switch errno {
+		case 0:
+			return n, nil
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			if err := f.waitWritable(); err != nil {
+				return 0, err
+			}
+			continue
+		}
+		return 0, &net.OpError{Op: "write", Net: "tcp", Err: os.NewSyscallError("write", errno)}
+	}
+}
+
+func (f *fdConn) checkDeadline() error {
+	if dl := f.wdl.Load(); dl != 0 && time.Now().UnixNano() >= dl {
+		return &net.OpError{Op: "write", Net: "tcp", Err: os.ErrDeadlineExceeded}
+	}
+	return nil
+}
+
+// waitWritable waits until the loop sees room in the socket buffer, the
+// deadline changes or passes, or the connection closes.
+func (f *fdConn) waitWritable() error {
+	ch := make(chan struct{})
+	f.wwait.Store(&ch)
+	f.mu.RLock()
+	closed := f.closed
+	if !closed {
+		f.loop.watchWritable(f, true)
+	}
+	f.mu.RUnlock()
+	if closed {
+		return &net.OpError{Op: "write", Net: "tcp", Err: net.ErrClosed}
+	}
+	var timeout <-chan time.Time
+	if dl := f.wdl.Load(); dl != 0 {
+		t := time.NewTimer(time.Until(time.Unix(0, dl)))
+		defer t.Stop()
+		timeout = t.C
+	}
+	select {
+	case <-ch:
+	case <-timeout:
+	}
+	return nil // the caller checks the deadline and the descriptor again
+}
+
+// wakeWriter wakes the blocked writer, if any, to look again.
+func (f *fdConn) wakeWriter() {
+	if ch := f.wwait.Swap(nil); ch != nil {
+		close(*ch)
+	}
+}
+
+// Close closes the descriptor; only the loop calls it, once the descriptor
+// is out of its epoll set.
+func (f *fdConn) Close() error {
+	f.mu.Lock()
+	if f.closed {
+		f.mu.Unlock()
+		return net.ErrClosed
+	}
+	f.closed = true
+	err := syscall.Close(int(f.fd))
+	f.mu.Unlock()
+	f.wakeWriter()
+	return err
+}
+
+// shutdown shuts both directions down without closing the descriptor: the
+// peer sees the end, writes fail, and the loop reads the end of input.
+func (f *fdConn) shutdown() error {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if f.closed {
+		return nil
+	}
+	err := syscall.Shutdown(int(f.fd), syscall.SHUT_RDWR)
+	if err == syscall.ENOTCONN {
+		return nil // the peer has gone already
+	}
+	return err
+}
+
+func (f *fdConn) LocalAddr() net.Addr  { return net.TCPAddrFromAddrPort(f.laddr) }
+func (f *fdConn) RemoteAddr() net.Addr { return net.TCPAddrFromAddrPort(f.raddr) }
+
+func (f *fdConn) SetDeadline(t time.Time) error { return f.SetWriteDeadline(t) }
+
+// SetReadDeadline does nothing: the loop reads only what is there.
+func (f *fdConn) SetReadDeadline(time.Time) error { return nil }
+
+func (f *fdConn) SetWriteDeadline(t time.Time) error {
+	var dl int64
+	if !t.IsZero() {
+		dl = t.UnixNano()
+	}
+	f.wdl.Store(dl)
+	f.wakeWriter()
+	return nil
+}
+
+// shutdown ends the connection from any goroutine (closeTransport).
+func (ec *eventConn) shutdown() error { return ec.fdc.shutdown() }
