@@ -62,6 +62,13 @@ type AcceptOptions struct {
 	// Compression enables permessage-deflate (RFC 7692) when the client
 	// offers it. Nil leaves compression off.
 	Compression *CompressionOptions
+
+	// OnPing and OnPong, when set, are called by the reading goroutine
+	// with the payload of each ping and pong received, before the
+	// automatic answer to a ping. The payload is valid only during the
+	// call. They must not block.
+	OnPing func(payload []byte)
+	OnPong func(payload []byte)
 }
 
 // HandshakeError is returned by Accept when the request is not a valid
@@ -106,6 +113,7 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 	}
 	subprotocol := selectSubprotocol(r, opts.Subprotocols)
 	cfg := newConnConfig(opts.ReadLimit, opts.CloseTimeout, opts.PingInterval, opts.PingTimeout, opts.ReadBufferSize, opts.WriteBufferSize)
+	cfg.onPing, cfg.onPong = opts.OnPing, opts.OnPong
 	extensions, err := cfg.negotiateServer(r, opts.Compression)
 	if err != nil {
 		return nil, reject(w, http.StatusInternalServerError, err.Error())

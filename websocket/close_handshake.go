@@ -11,9 +11,11 @@ import (
 // with code and reason, waits up to the close timeout for the peer's close
 // frame, and closes the connection. The reason is at most 123 bytes of UTF-8.
 //
-// When another goroutine is reading, that goroutine receives the peer's close
-// frame (its read returns a CloseError) and Close waits for it; otherwise
-// Close reads, discarding messages, until the close frame arrives.
+// When another goroutine is inside a read, that goroutine receives the
+// peer's close frame (its read returns a CloseError) and Close waits for it.
+// Otherwise Close reads until the close frame arrives, keeping the messages
+// that come first (up to the read limit, at most 16 MiB in all) for the next
+// reads to return: nothing the peer sent before closing is lost.
 func (c *Conn) Close(code StatusCode, reason string) error {
 	if err := checkOutgoingClose(code, reason); err != nil {
 		return err
@@ -32,10 +34,12 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 	if c.readMu.TryLock() {
 		_ = c.nc.SetReadDeadline(time.Now().Add(timeout))
 		for c.readErr == nil {
-			if err := c.beginMessage(); err != nil {
+			typ, p, err := c.readMessage(nil)
+			if err != nil {
 				_ = c.readFailed(err)
 				break
 			}
+			c.keepPending(typ, p)
 		}
 		c.releaseReadBuf()
 		c.readMu.Unlock()
@@ -88,4 +92,35 @@ func (c *Conn) CloseRead(ctx context.Context) context.Context {
 		}
 	}()
 	return ctx
+}
+
+// pendingMessage is a message read by Close for the application.
+type pendingMessage struct {
+	typ  MessageType
+	data []byte
+}
+
+// maxPending bounds the bytes Close keeps for the application; a peer that
+// floods the connection while it closes loses the excess, not our memory.
+const maxPending = 16 << 20
+
+func (c *Conn) keepPending(typ MessageType, p []byte) {
+	total := len(p)
+	for _, m := range c.pending {
+		total += len(m.data)
+	}
+	if total > maxPending {
+		return
+	}
+	c.pending = append(c.pending, pendingMessage{typ, p})
+}
+
+func (c *Conn) popPending() pendingMessage {
+	m := c.pending[0]
+	c.pending[0] = pendingMessage{}
+	c.pending = c.pending[1:]
+	if len(c.pending) == 0 {
+		c.pending = nil
+	}
+	return m
 }

@@ -42,7 +42,8 @@ type Conn struct {
 
 	// Reading; owned by whoever holds readMu.
 	readMu    sync.Mutex
-	rbuf      []byte // buffered bytes are rbuf[rpos:rend]
+	pending   []pendingMessage // messages Close read on the application's behalf
+	rbuf      []byte           // buffered bytes are rbuf[rpos:rend]
 	rbufp     *[]byte
 	raw       *rawReader // nil when the transport hides its descriptor
 	msgGen    uint64

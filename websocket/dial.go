@@ -55,6 +55,10 @@ type DialOptions struct {
 
 	// Compression offers permessage-deflate (RFC 7692). Nil offers none.
 	Compression *CompressionOptions
+
+	// OnPing and OnPong are as in AcceptOptions.
+	OnPing func(payload []byte)
+	OnPong func(payload []byte)
 }
 
 // NoProxy is a DialOptions.Proxy that never uses a proxy.
@@ -263,6 +267,7 @@ func clientHandshake(nc net.Conn, u *url.URL, opts *DialOptions) (*Conn, *http.R
 		}
 	}
 	cfg := newConnConfig(opts.ReadLimit, opts.CloseTimeout, opts.PingInterval, opts.PingTimeout, opts.ReadBufferSize, opts.WriteBufferSize)
+	cfg.onPing, cfg.onPong = opts.OnPing, opts.OnPong
 	extensions, err := cfg.negotiateClient(resp.Header.Values("Sec-WebSocket-Extensions"), opts.Compression)
 	if err != nil {
 		return fail("%v", err)

@@ -40,6 +40,7 @@ func acceptExtendedConnect(w http.ResponseWriter, r *http.Request, opts *AcceptO
 	}
 	subprotocol := selectSubprotocol(r, opts.Subprotocols)
 	cfg := newConnConfig(opts.ReadLimit, opts.CloseTimeout, opts.PingInterval, opts.PingTimeout, opts.ReadBufferSize, opts.WriteBufferSize)
+	cfg.onPing, cfg.onPong = opts.OnPing, opts.OnPong
 	extensions, err := cfg.negotiateServer(r, opts.Compression)
 	if err != nil {
 		return nil, reject(w, http.StatusBadRequest, err.Error())

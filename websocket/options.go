@@ -25,6 +25,7 @@ type connConfig struct {
 	readBufferSize  int
 	writeBufferSize int
 	deflateOn       bool
+	onPing, onPong  func([]byte)
 	deflate         deflateParams
 	compression     *CompressionOptions
 }

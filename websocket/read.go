@@ -1,6 +1,7 @@
 package websocket
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -26,6 +27,10 @@ func (c *Conn) Read(ctx context.Context) (MessageType, []byte, error) {
 func (c *Conn) ReadInto(ctx context.Context, buf []byte) (MessageType, []byte, error) {
 	c.readMu.Lock()
 	defer c.readMu.Unlock()
+	if len(c.pending) > 0 {
+		m := c.popPending()
+		return m.typ, append(buf[:0], m.data...), nil
+	}
 	if c.ev.Load() != nil {
 		return 0, buf[:0], errServed // event mode: messages go to the handler
 	}
@@ -57,6 +62,10 @@ func (c *Conn) ReadInto(ctx context.Context, buf []byte) (MessageType, []byte, e
 func (c *Conn) Reader(ctx context.Context) (MessageType, io.Reader, error) {
 	c.readMu.Lock()
 	defer c.readMu.Unlock()
+	if len(c.pending) > 0 {
+		m := c.popPending()
+		return m.typ, bytes.NewReader(m.data), nil
+	}
 	if c.ev.Load() != nil {
 		return 0, nil, errServed // event mode: messages go to the handler
 	}
@@ -363,12 +372,18 @@ func (c *Conn) handleControl(h *frameHeader) error {
 	}
 	switch h.op {
 	case opPing:
+		if c.cfg.onPing != nil {
+			c.cfg.onPing(p)
+		}
 		if c.closeSent.Load() {
 			return nil // no frame may follow our close frame
 		}
 		return c.writeControl(context.Background(), opPong, p)
 	case opPong:
 		c.gotPong(p)
+		if c.cfg.onPong != nil {
+			c.cfg.onPong(p)
+		}
 		return nil
 	}
 	return c.handleClose(p)
