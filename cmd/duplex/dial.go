@@ -109,7 +109,7 @@ func runDial(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.DurationVar(&o.pingInterval, "ping-interval", 0, "send a ping at this interval (shown with --show-control)")
 	fs.Int64Var(&o.maxMessage, "max-message", websocket.DefaultReadLimit, "largest message accepted, in bytes")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Second, "handshake timeout")
-	fs.DurationVar(&o.linger, "linger", 0, "pipe mode: at the end of the input, wait until no message came for this long before closing (for servers that answer late)")
+	fs.DurationVar(&o.linger, "linger", 250*time.Millisecond, "pipe mode: at the end of the input, wait until no message came for this long before closing, so that replies in flight are printed (0: close at once)")
 	fs.StringVar(&o.interactive, "interactive", "auto", "auto (when standard input and output are a terminal), always or never")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {

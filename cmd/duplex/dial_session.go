@@ -31,8 +31,6 @@ type dialSession struct {
 
 	closing  atomic.Bool // this side started the close handshake
 	received atomic.Int64
-	inRead   atomic.Bool   // the reader is inside Conn.Read
-	reads    atomic.Int64  // calls of Conn.Read that returned
 	gotMsg   chan struct{} // a message arrived (one-shot mode)
 	done     chan struct{} // the reader ended; end holds why
 	end      error
@@ -89,10 +87,7 @@ func (s *dialSession) startReader() {
 	go func() {
 		defer close(s.done)
 		for {
-			s.inRead.Store(true)
 			typ, p, err := s.conn.Read(context.Background())
-			s.inRead.Store(false)
-			s.reads.Add(1)
 			if err != nil {
 				s.end = err
 				return
@@ -140,35 +135,9 @@ func (s *dialSession) ping(always bool) {
 // server's answer.
 func (s *dialSession) closeWith(code websocket.StatusCode, reason string) {
 	s.closing.Store(true)
-	s.waitReaderParked()
 	s.note(false, "close sent: %s", closeText(code, reason))
 	_ = s.conn.Close(code, reason)
 	<-s.done
-}
-
-// waitReaderParked waits (up to a second) until the reader has been
-// blocked in Conn.Read for a moment. Conn.Close hands the messages that
-// arrive before the server's close frame to a goroutine that is reading at
-// that instant; when none is, Close reads them itself and drops them, and
-// the last replies of the server would not be printed.
-func (s *dialSession) waitReaderParked() {
-	deadline := time.Now().Add(time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case <-s.done:
-			return
-		default:
-		}
-		n := s.reads.Load()
-		if s.inRead.Load() {
-			time.Sleep(2 * time.Millisecond)
-			if s.inRead.Load() && s.reads.Load() == n {
-				return
-			}
-			continue
-		}
-		time.Sleep(time.Millisecond)
-	}
 }
 
 // outcome turns the way the connection ended into the command's result.
