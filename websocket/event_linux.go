@@ -5,7 +5,6 @@ package websocket
 import (
 	"fmt"
 	"io"
-	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -19,13 +18,15 @@ import (
 // goroutines end a connection with shutdown(2), which the loop sees as
 // end of input.
 //
-// Descriptors are level-triggered and read once per readiness: a
-// connection with more bytes than the buffer holds is simply reported again,
+// Descriptors are edge-triggered (the kernel does not poll a socket again
+// at every wait while it stays readable) and read once per event: a
+// connection whose read filled the buffer is read again on the next round,
 // after the others had their turn.
 //
-// The loop goroutine does not sit in epoll_wait itself: the epoll
-// descriptor is registered with Go's own poller, so the loop parks like any
-// goroutine waiting for input and no thread is held in a system call.
+// The loop goroutine waits in epoll_wait itself. Registering the epoll
+// descriptor with Go's poller instead, so that the loop parks like any
+// goroutine, was measured too: it costs an extra epoll_wait per wake-up
+// and came out 5% slower per message (docs/performance.md).
 
 type epollBackend struct {
 	loops []*epollLoop
@@ -35,8 +36,6 @@ type epollBackend struct {
 
 type epollLoop struct {
 	epfd   int
-	epfile *os.File // epfd, registered with Go's poller
-	rc     syscall.RawConn
 	wakefd int // eventfd: Serve and Close wake the loop with it
 
 	mu      sync.Mutex
@@ -49,8 +48,6 @@ type epollLoop struct {
 	buf     []byte
 	events  []syscall.EpollEvent
 	nev     int
-	waitErr error
-	waitFn  func(fd uintptr) bool
 	scratch eventScratch
 	more    []*eventConn // filled the buffer on their last read: read again
 	more2   []*eventConn
@@ -76,11 +73,6 @@ func newEpollLoop(bufSize int) (*epollLoop, error) {
 	if err != nil {
 		return nil, fmt.Errorf("epoll_create1: %w", err)
 	}
-	// Non-blocking, so that os.NewFile registers it with Go's poller.
-	if err := syscall.SetNonblock(epfd, true); err != nil {
-		syscall.Close(epfd)
-		return nil, fmt.Errorf("epoll descriptor: %w", err)
-	}
 	wfd, _, errno := syscall.RawSyscall(syscall.SYS_EVENTFD2, 0, syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
 	if errno != 0 {
 		syscall.Close(epfd)
@@ -99,15 +91,6 @@ func newEpollLoop(bufSize int) (*epollLoop, error) {
 		syscall.Close(epfd)
 		return nil, fmt.Errorf("epoll_ctl: %w", err)
 	}
-	l.epfile = os.NewFile(uintptr(epfd), "epoll")
-	rc, err := l.epfile.SyscallConn()
-	if err != nil {
-		l.epfile.Close()
-		syscall.Close(l.wakefd)
-		return nil, fmt.Errorf("epoll descriptor: %w", err)
-	}
-	l.rc = rc
-	l.waitFn = l.poll
 	return l, nil
 }
 
@@ -205,32 +188,9 @@ func (b *epollBackend) close() error {
 	return nil
 }
 
-// waitBlocking chooses how the loop waits: in epoll_wait itself (true) or
-// through Go's poller (false).
-const waitBlocking = false
-
-// poll is the callback of the epoll descriptor's RawConn.Read: it takes
-// what is ready without waiting, and asks Go's poller to wait when nothing
-// is.
-func (l *epollLoop) poll(uintptr) bool {
-	for {
-		n, err := syscall.EpollWait(l.epfd, l.events, 0)
-		if err == syscall.EINTR {
-			continue
-		}
-		l.nev, l.waitErr = n, err
-		return n > 0 || err != nil || len(l.more) > 0
-	}
-}
-
-// wait fills l.events with what is ready.
+// wait fills l.events with what is ready, sleeping until something is
+// unless some connection is to be read again.
 func (l *epollLoop) wait() error {
-	if !waitBlocking {
-		if err := l.rc.Read(l.waitFn); err != nil {
-			return err
-		}
-		return l.waitErr
-	}
 	timeout := -1
 	if len(l.more) > 0 {
 		timeout = 0
@@ -412,7 +372,7 @@ func (l *epollLoop) shutdown() {
 			l.finish(ec, ec.c.readFailed(ErrClosed), true)
 		}
 	}
-	_ = l.epfile.Close()
+	_ = syscall.Close(l.epfd)
 	_ = syscall.Close(l.wakefd)
 	close(l.done)
 }
