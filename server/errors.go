@@ -1,9 +1,6 @@
 package server
 
-import (
-	"errors"
-	"fmt"
-)
+import "fmt"
 
 // Error codes of command replies and of the HTTP API (docs/protocol.md
 // section 10).
@@ -39,16 +36,6 @@ func (e *Error) Error() string { return fmt.Sprintf("%s (code %d)", e.Message, e
 // the protocol's table.
 func newError(code int, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...), Temporary: code == CodeInternal || code == CodeTooManyRequests}
-}
-
-// asError returns err as a protocol *Error, mapping anything else to an
-// internal error.
-func asError(err error) *Error {
-	var e *Error
-	if errors.As(err, &e) {
-		return e
-	}
-	return newError(CodeInternal, "internal error: %v", err)
 }
 
 // Disconnect codes (docs/protocol.md section 11). 4000-4499 tell the client

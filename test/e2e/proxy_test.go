@@ -110,9 +110,3 @@ func (p *proxy) resume() {
 		go p.forward(c)
 	}
 }
-
-func (p *proxy) setTarget(target string) {
-	p.mu.Lock()
-	p.target = target
-	p.mu.Unlock()
-}
