@@ -89,6 +89,13 @@ func TestAPIMethods(t *testing.T) {
 		msg(resps[2].(map[string]any)).obj("result").num("offset") != 1 {
 		t.Fatalf("broadcast: %d %v", code, m)
 	}
+	many := make([]string, 1001)
+	for i := range many {
+		many[i] = "chat:api"
+	}
+	if code, m := ts.api(t, "broadcast", map[string]any{"channels": many, "data": 1}); code != 400 || m.obj("error").num("code") != CodeLimitExceeded {
+		t.Fatalf("broadcast to 1001 channels: %d %v", code, m)
+	}
 	if p := alice.push("publication"); p.str("data") != "hi" || p["info"] != nil {
 		t.Fatalf("API publication %v", p)
 	}

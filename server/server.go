@@ -188,33 +188,41 @@ func (srv *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	s := newSession(srv, conn, r.RemoteAddr)
 	if !srv.addSession(s) {
-		s.disconnect(DisconnectShutdown)
+		// The drain started during the handshake: this client missed the
+		// snapshot of Shutdown, so tell it here.
+		_ = conn.Write(r.Context(), websocket.MessageText, disconnectPush(DisconnectShutdown, "shutdown"))
+		_ = conn.Close(websocket.StatusGoingAway, "shutdown")
+		return
 	}
 	defer srv.wg.Done()
 	s.serve()
 }
 
-// addSession registers a new connection; it reports false when the server
-// started draining meanwhile.
+// addSession registers a new connection; it reports false, registering
+// nothing, when the server is draining.
 func (srv *Server) addSession(s *session) bool {
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
+	if srv.draining.Load() {
+		return false
+	}
 	srv.wg.Add(1)
 	srv.sessions[s] = struct{}{}
 	srv.byID[s.id] = s
 	srv.metrics.connections.Inc()
 	srv.metrics.connectionsTotal.Inc()
-	return !srv.draining.Load()
+	return true
 }
 
-// registerUser indexes a connected session by user, enforcing the
-// per-user connection limit.
+// registerUser marks a session connected for the HTTP API and indexes it
+// by user, enforcing the per-user connection limit.
 func (srv *Server) registerUser(s *session) *Error {
-	if s.user == "" {
-		return nil
-	}
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
+	if s.user == "" {
+		s.indexed = true
+		return nil
+	}
 	set := srv.users[s.user]
 	if limit := srv.cfg.Limits.MaxConnectionsPerUser; limit > 0 && len(set) >= limit {
 		return newError(CodeLimitExceeded, "limit exceeded: user %q already has %d connections", s.user, len(set))
@@ -224,6 +232,7 @@ func (srv *Server) registerUser(s *session) *Error {
 		srv.users[s.user] = set
 	}
 	set[s] = struct{}{}
+	s.indexed = true
 	return nil
 }
 
@@ -247,7 +256,7 @@ func (srv *Server) sessionsOf(user, client string) []*session {
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
 	if client != "" {
-		if s, ok := srv.byID[client]; ok && s.connected && (user == "" || s.user == user) {
+		if s, ok := srv.byID[client]; ok && s.indexed && (user == "" || s.user == user) {
 			return []*session{s}
 		}
 		return nil
@@ -339,8 +348,8 @@ func (srv *Server) serveDemoToken(w http.ResponseWriter, r *http.Request) {
 // case the remaining connections are cut. The HTTP server itself is the
 // caller's to shut down.
 func (srv *Server) Shutdown(ctx context.Context) error {
-	srv.draining.Store(true)
 	srv.mu.Lock()
+	srv.draining.Store(true) // under mu: addSession sees it or is in the snapshot
 	list := make([]*session, 0, len(srv.sessions))
 	for s := range srv.sessions {
 		list = append(list, s)
@@ -384,7 +393,9 @@ func (srv *Server) Shutdown(ctx context.Context) error {
 // Close cuts every connection at once, without a disconnect push or close
 // handshake, and stops the server. Use Shutdown for a graceful stop.
 func (srv *Server) Close() error {
+	srv.mu.Lock()
 	srv.draining.Store(true)
+	srv.mu.Unlock()
 	srv.cutAll()
 	srv.wg.Wait()
 	srv.stop()

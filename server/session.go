@@ -31,6 +31,7 @@ type session struct {
 	user      string
 	connInfo  json.RawMessage
 	name      string
+	indexed   bool // connected and visible to the HTTP API; guarded by Server.mu
 
 	// mu guards subs, the expiry timers and subscribe/unsubscribe as a
 	// whole. It is never taken inside Deliver (which runs under hub locks),
