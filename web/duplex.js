@@ -403,6 +403,9 @@ export class DuplexClient extends Emitter {
         this._lose(4003, 'token expired', !!this._getToken);
         return;
       case ErrorCodes.unauthorized:
+        // A token from getToken may be stale (the server's key changed, as
+        // after a restart in demo mode): fetch a new one on the next connect().
+        if (this._getToken) this._tokenStale = true;
         this._lose(4501, err.message, false);
         return;
       case ErrorCodes.limitExceeded:

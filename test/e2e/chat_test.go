@@ -264,3 +264,20 @@ func TestChatRecoveryAndRestart(t *testing.T) {
 		p.waitJS("both in presence again", `duplexDemo.presence().length === 2`)
 	}
 }
+
+// TestDemoRestartWithNewSecret: a plain demo server generates a new token
+// secret when it restarts, so the page's token is refused (4501) and the
+// page says so; pressing Join again fetches a fresh token and reconnects.
+func TestDemoRestartWithNewSecret(t *testing.T) {
+	browser := startBrowser(t)
+	srv := startDuplex(t, "--addr", "127.0.0.1:0", "--drain", "200ms")
+	carol := openPage(t, browser, "http://"+srv.addr, "carol", "lobby")
+	carol.waitJS("subscribed", `duplexDemo.subscriptionState() === "subscribed"`)
+	srv.stop(t)
+	startDuplex(t, "--addr", srv.addr, "--drain", "200ms")
+	carol.waitJS("the refusal of the old token", `(() => { const n = duplexDemo.notice(); return duplexDemo.state() === "disconnected" && !!n && n.text.includes("4501"); })()`)
+	if !eval[bool](carol, `duplexDemo.join("carol", "lobby")`) {
+		t.Fatal("join refused")
+	}
+	carol.waitJS("reconnected with a fresh token", `duplexDemo.state() === "connected" && duplexDemo.subscriptionState() === "subscribed"`)
+}
