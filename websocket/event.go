@@ -188,7 +188,46 @@ type eventScratch struct {
 func (ec *eventConn) feed(in []byte, s *eventScratch) error {
 	c := ec.c
 	c.rbuf, c.rpos, c.rend = in, 0, len(in)
-	err := ec.parse(s)
+	return ec.end(ec.parse(s))
+}
+
+// directBuf returns where the next bytes of a long frame can be read
+// straight into the message buffer, sparing a copy through the loop's
+// buffer of size min; nil when they cannot.
+func (ec *eventConn) directBuf(min int) []byte {
+	c := ec.c
+	if ec.left != nil || ec.msg == nil || !c.inMsg || c.msgRSV1 || c.frameLeft < int64(min) {
+		return nil
+	}
+	b := *ec.msg
+	room := cap(b) - len(b)
+	if room < min {
+		return nil
+	}
+	return b[len(b) : len(b)+int(min64(int64(room), c.frameLeft))]
+}
+
+func min64(a, b int64) int64 { return min(a, b) }
+
+// feedPayload takes p, bytes of the current frame's payload read straight
+// into the message buffer by way of directBuf, and goes on parsing.
+func (ec *eventConn) feedPayload(p []byte, s *eventScratch) error {
+	c := ec.c
+	c.rbuf, c.rpos, c.rend = p, 0, len(p)
+	// The bytes are where readMsgData puts them: it copies them onto
+	// themselves (which costs nothing), unmasks and checks them.
+	k, err := c.readMsgData(p)
+	*ec.msg = (*ec.msg)[:len(*ec.msg)+k]
+	if err == nil {
+		err = ec.parse(s)
+	}
+	return ec.end(err)
+}
+
+// end finishes a parse: it keeps the unparsed tail, or turns the error
+// into the one OnClose receives.
+func (ec *eventConn) end(err error) error {
+	c := ec.c
 	if err == errWouldBlock {
 		err = nil
 		ec.keep(c.rbuf[c.rpos:c.rend])
@@ -359,19 +398,27 @@ func (ec *eventConn) readCompressed(s *eventScratch) ([]byte, error) {
 // reserve makes room for n more payload bytes in ec.msg, growing it by
 // doubling: memory follows the bytes that arrived, not the lengths that
 // frame headers announce.
+//
+// A long frame is the exception: once a sixteenth of it has arrived, room
+// is made for all of it at once, so that it is not copied as it grows and
+// its bytes can be read straight into place (directBuf).
 func (ec *eventConn) reserve(n int) {
-	if ec.msg == nil {
-		ec.msg = getMsgBuf(n)
-		*ec.msg = (*ec.msg)[:0]
+	var b []byte
+	if ec.msg != nil {
+		b = *ec.msg
+	}
+	if cap(b)-len(b) >= n && ec.msg != nil {
 		return
 	}
-	b := *ec.msg
-	if cap(b)-len(b) >= n {
-		return
+	want := max(len(b)+n, 2*cap(b))
+	if total := int64(len(b)) + ec.c.frameLeft; total > int64(want) && total <= 16*int64(len(b)+n) {
+		want = int(total)
 	}
-	np := getMsgBuf(max(len(b)+n, 2*cap(b)))
+	np := getMsgBuf(want)
 	*np = append((*np)[:0], b...)
-	putMsgBuf(ec.msg)
+	if ec.msg != nil {
+		putMsgBuf(ec.msg)
+	}
 	ec.msg = np
 }
 

@@ -300,26 +300,48 @@ func (l *epollLoop) register(ec *eventConn) {
 
 // readable reads once from a ready connection and parses what came.
 func (l *epollLoop) readable(ec *eventConn) {
-	c := ec.c
+	if dst := ec.directBuf(len(l.buf)); dst != nil {
+		// The middle of a long frame: straight into the message.
+		n, ok := l.read(ec, dst)
+		if !ok {
+			return
+		}
+		if err := ec.feedPayload(dst[:n], &l.scratch); err != nil {
+			l.finish(ec, err, true)
+		}
+		return
+	}
 	off := ec.takeLeft(l.buf)
-	n, err := readFd(int(ec.fdc.fd), l.buf[off:])
-	switch {
-	case err == syscall.EAGAIN:
-		return
-	case err != nil:
-		l.finish(ec, c.readFailed(wrapSyscallErr(err)), true)
-		return
-	case n == 0:
-		l.finish(ec, c.readFailed(io.EOF), true)
+	n, ok := l.read(ec, l.buf[off:])
+	if !ok {
 		return
 	}
 	ec.dropLeft()
-	if off+n == len(l.buf) {
-		l.more = append(l.more, ec)
-	}
 	if err := ec.feed(l.buf[:off+n], &l.scratch); err != nil {
 		l.finish(ec, err, true)
 	}
+}
+
+// read reads into p. It reports false when there was nothing to read or
+// the connection has ended (and been finished). A read that fills p puts
+// the connection on the list to read again: edge-triggered epoll will not
+// report what is left.
+func (l *epollLoop) read(ec *eventConn, p []byte) (int, bool) {
+	n, err := readFd(int(ec.fdc.fd), p)
+	switch {
+	case err == syscall.EAGAIN:
+		return 0, false
+	case err != nil:
+		l.finish(ec, ec.c.readFailed(wrapSyscallErr(err)), true)
+		return 0, false
+	case n == 0:
+		l.finish(ec, ec.c.readFailed(io.EOF), true)
+		return 0, false
+	}
+	if n == len(p) {
+		l.more = append(l.more, ec)
+	}
+	return n, true
 }
 
 // readFd is read(2) on a non-blocking descriptor: it never blocks, so it

@@ -905,3 +905,26 @@ func TestEventLoopClose(t *testing.T) {
 		})
 	}
 }
+
+// TestEventLongText checks UTF-8 in a long text message, much of which is
+// read straight into the message buffer.
+func TestEventLongText(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, loop *EventLoop) {
+		rec := newRecorder(true)
+		url := serveLoop(t, loop, nil, rec)
+		good := []byte(strings.Repeat("wörld ", 50_000))
+		p := dialRawPeer(t, url, "")
+		p.send(t, clientFrame(true, opText, good))
+		if op, m := p.readFrame(t); op != opText || !bytes.Equal(m, good) {
+			t.Fatalf("echo: %v of %d bytes", op, len(m))
+		}
+		bad := append(bytes.Clone(good), 0xff)
+		p.send(t, clientFrame(true, opText, bad))
+		if got := p.readClose(t); got != StatusInvalidFramePayloadData {
+			t.Errorf("close code %v, want 1007", got)
+		}
+		if e := rec.waitClosed(t); !errors.Is(e.err, ErrInvalidUTF8) {
+			t.Errorf("OnClose: %v", e.err)
+		}
+	})
+}
