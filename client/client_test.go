@@ -314,3 +314,88 @@ func TestNoReconnectAfterForcedDisconnect(t *testing.T) {
 		t.Fatalf("connect with a bad token: %v", err)
 	}
 }
+
+// TestTokens: a private channel is subscribed with a token from GetToken,
+// fetched again when the server ends the subscription as expired; the
+// connection token is fetched again after it expired.
+func TestTokens(t *testing.T) {
+	cfg := server.DefaultConfig()
+	cfg.Token.HMACSecret = secret
+	cfg.Namespaces = map[string]server.Namespace{"priv": {Private: true, AllowPublish: true}}
+	srv, err := server.New(cfg, server.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	t.Cleanup(func() { _ = srv.Close(); hs.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	var connTokens, subTokens int
+	var mu sync.Mutex
+	c := client.New(wsURL(strings.TrimPrefix(hs.URL, "http://")), client.Options{
+		MinReconnectDelay: 20 * time.Millisecond,
+		GetToken: func(context.Context) (string, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			connTokens++
+			exp := time.Now().Add(time.Hour)
+			if connTokens == 1 {
+				exp = time.Now().Add(1500 * time.Millisecond) // the first one runs out
+			}
+			return server.SignToken("HS256", secret, server.TokenClaims{User: "alice", ExpiresAt: exp})
+		},
+	})
+	defer c.Close()
+	if err := c.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rec := newRecorder()
+	opts := rec.options()
+	opts.GetToken = func(_ context.Context, channel string) (string, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		subTokens++
+		return server.SignToken("HS256", secret, server.TokenClaims{User: "alice", Channel: channel, ExpiresAt: time.Now().Add(time.Hour)})
+	}
+	sub, _ := c.NewSubscription("priv:alice", opts)
+	if err := sub.Subscribe(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sub.Publish(ctx, "secret"); err != nil {
+		t.Fatal(err)
+	}
+	rec.waitUntil(t, "the publication", func(r *recorder) bool { return len(r.texts) == 1 })
+
+	// Without a token the private channel is refused for good.
+	other, _ := c.NewSubscription("priv:bob", client.SubscriptionOptions{})
+	if err := other.Subscribe(ctx); err == nil {
+		t.Fatal("subscribed to a private channel without a token")
+	} else if e, ok := err.(*client.Error); !ok || e.Code != client.CodePermissionDenied {
+		t.Fatalf("error %v, want 103", err)
+	}
+
+	// The first connection token was short: the client refreshes it
+	// before it runs out (or reconnects with a fresh one), and stays up.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		n := connTokens
+		mu.Unlock()
+		if n >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the connection token was never fetched again")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(1500 * time.Millisecond) // past the first token's expiry
+	if err := c.Ping(ctx); err != nil {
+		t.Fatalf("ping after the first token expired: %v", err)
+	}
+	if _, err := sub.Publish(ctx, "still here"); err != nil {
+		t.Fatal(err)
+	}
+	rec.waitUntil(t, "the second publication", func(r *recorder) bool { return len(r.texts) == 2 })
+}
