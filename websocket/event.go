@@ -63,11 +63,17 @@ const DefaultEventReadBufferSize = 64 << 10
 // The rest of the Conn API is unchanged: writes, pings, Close and CloseNow
 // work as usual. What changes is reading: a served Conn must not be read
 // with Read, ReadInto, Reader or CloseRead (they return an error), and Close
-// does not wait for the peer's answer: it sends the close frame and returns,
-// and OnClose reports the end of the handshake (or the close timeout).
+// does not wait for the peer's answer: it sends the close frame and returns;
+// messages the peer sent before its close frame still reach OnMessage, and
+// OnClose reports the end of the handshake (or the close timeout).
 //
 // In event mode a compressed message is inflated once all of its bytes have
 // arrived, and the read limit also applies to its compressed size.
+//
+// Measured on Linux (docs/performance.md): at 10 000 idle connections that
+// have each echoed one message, the server's RSS grows by about 3 KiB per
+// connection, against 8.5 KiB with a goroutine per connection; the CPU per
+// echoed message is 2–20% lower than with a goroutine per connection.
 type EventLoop struct {
 	b eventBackend
 }
@@ -114,6 +120,10 @@ func (o EventLoopOptions) withDefaults() EventLoopOptions {
 // From then on h.OnMessage is called with each message and h.OnClose once at
 // the end. Bytes the client sent right behind its handshake are delivered
 // too.
+//
+// Call Serve right after Accept, before c is shared with other goroutines:
+// on Linux it changes the connection's transport (it takes the socket out
+// of Go's poller) and waits for a write in progress to finish first.
 //
 // On Linux, Serve needs a connection over plain TCP: a TLS connection (wrap
 // the listener in a TLS-terminating proxy instead), HTTP/2 or HTTP/3
@@ -268,11 +278,9 @@ func (ec *eventConn) parse(s *eventScratch) error {
 		if err != nil {
 			return err
 		}
-		// After our close frame, messages are dropped, as Close does in
-		// goroutine mode while it waits for the peer's close frame.
-		if !c.closeSent.Load() {
-			ec.h.OnMessage(c, c.msgType, p)
-		}
+		// Messages that arrive after our close frame are delivered too,
+		// as Close keeps them for the reader in goroutine mode.
+		ec.h.OnMessage(c, c.msgType, p)
 		ec.releaseMsg()
 		if c.isClosed() {
 			return ErrClosed
