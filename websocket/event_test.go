@@ -928,3 +928,34 @@ func TestEventLongText(t *testing.T) {
 		}
 	})
 }
+
+// TestEventMessagesAfterClose: what the peer sends between our close frame
+// and its own still reaches the handler.
+func TestEventMessagesAfterClose(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, loop *EventLoop) {
+		rec := newRecorder(false)
+		var once sync.Once
+		rec.onMsg = func(c *Conn, _ MessageType, _ []byte) {
+			once.Do(func() { go c.Close(StatusGoingAway, "") })
+		}
+		url := serveLoop(t, loop, nil, rec)
+		p := dialRawPeer(t, url, "")
+		p.send(t, clientFrame(true, opText, []byte("first")))
+		if got := p.readClose(t); got != StatusGoingAway {
+			t.Fatalf("close code %v", got)
+		}
+		p.send(t, clientFrame(true, opText, []byte("second")), clientFrame(true, opBinary, []byte("third")),
+			clientFrame(true, opClose, []byte{0x03, 0xE9}))
+		e := rec.waitClosed(t)
+		if CloseStatus(e.err) != StatusGoingAway {
+			t.Errorf("OnClose: %v", e.err)
+		}
+		var got []string
+		for _, m := range rec.messages(e.c) {
+			got = append(got, string(m.p))
+		}
+		if strings.Join(got, ",") != "first,second,third" {
+			t.Errorf("the handler saw %q", got)
+		}
+	})
+}
