@@ -167,6 +167,7 @@ func (s *session) writeLoop() {
 	ctx := context.Background()
 	timeout := time.Duration(s.srv.cfg.WriteTimeout)
 	var batch []outItem
+	var pms []*websocket.PreparedMessage
 	for {
 		var closed bool
 		batch, closed = s.q.take(batch[:0])
@@ -178,35 +179,65 @@ func (s *session) writeLoop() {
 			<-s.q.wake
 			continue
 		}
-		// TODO(websocket): a Conn.WritePreparedBatch that sends several
-		// prepared frames with one writev would make a batch one syscall.
 		s.writeTimer.Reset(timeout)
-		var bytes int
-		var sampled bool
-		for i := range batch {
-			it := &batch[i]
-			var err error
-			if it.pm != nil {
-				err = s.conn.WritePrepared(ctx, it.pm)
-			} else {
-				err = s.conn.Write(ctx, websocket.MessageText, it.data)
-			}
-			if err != nil {
-				s.writeTimer.Stop()
-				s.writeFailed()
-				return
-			}
-			bytes += it.size()
-			if it.pub != nil && !sampled && !it.pub.Time.IsZero() {
-				sampled = true
-				s.srv.metrics.fanoutLatency.Observe(time.Since(it.pub.Time).Seconds())
-			}
+		bytes, err := s.writeBatch(ctx, batch, &pms)
+		if err != nil {
+			s.writeTimer.Stop()
+			s.writeFailed()
+			return
 		}
 		s.writeTimer.Stop()
 		s.srv.metrics.msgsOut.Add(float64(len(batch)))
 		s.srv.metrics.bytesOut.Add(float64(bytes))
 		clear(batch)
 	}
+}
+
+// writeBatch writes a batch in order: runs of shared frames go out in one
+// vectored write (WritePreparedBatch), replies one by one. It returns the
+// payload bytes written. pms is scratch space kept between batches.
+func (s *session) writeBatch(ctx context.Context, batch []outItem, pms *[]*websocket.PreparedMessage) (int, error) {
+	var bytes int
+	var sample time.Time // acceptance of the batch's first publication
+	flush := func() error {
+		if len(*pms) == 0 {
+			return nil
+		}
+		var err error
+		if len(*pms) == 1 {
+			// The usual case of a fan-out; WritePrepared allocates nothing.
+			err = s.conn.WritePrepared(ctx, (*pms)[0])
+		} else {
+			err = s.conn.WritePreparedBatch(ctx, *pms)
+		}
+		clear(*pms)
+		*pms = (*pms)[:0]
+		return err
+	}
+	for i := range batch {
+		it := &batch[i]
+		if it.pm != nil {
+			*pms = append(*pms, it.pm)
+		} else {
+			if err := flush(); err != nil {
+				return bytes, err
+			}
+			if err := s.conn.Write(ctx, websocket.MessageText, it.data); err != nil {
+				return bytes, err
+			}
+		}
+		bytes += it.size()
+		if it.pub != nil && sample.IsZero() {
+			sample = it.pub.Time
+		}
+	}
+	if err := flush(); err != nil {
+		return bytes, err
+	}
+	if !sample.IsZero() {
+		s.srv.metrics.fanoutLatency.Observe(time.Since(sample).Seconds())
+	}
+	return bytes, nil
 }
 
 // writeFinal sends the disconnect push and the close frame.
