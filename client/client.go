@@ -59,6 +59,7 @@ const (
 	StateClosed
 )
 
+// String returns the state's name, such as "connected".
 func (s State) String() string {
 	return [...]string{"disconnected", "connecting", "connected", "closed"}[s]
 }

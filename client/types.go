@@ -65,6 +65,7 @@ type Error struct {
 	Temporary bool   `json:"temporary"`
 }
 
+// Error returns the server's message with its code.
 func (e *Error) Error() string { return fmt.Sprintf("duplex: %s (code %d)", e.Message, e.Code) }
 
 // Error codes of the protocol.

@@ -50,6 +50,8 @@ type wireClaims struct {
 	Channel  string           `json:"channel,omitempty"`
 }
 
+// The methods below implement jwt.Claims.
+
 func (c *wireClaims) GetExpirationTime() (*jwt.NumericDate, error) { return c.Exp, nil }
 func (c *wireClaims) GetNotBefore() (*jwt.NumericDate, error)      { return c.Nbf, nil }
 func (c *wireClaims) GetIssuedAt() (*jwt.NumericDate, error)       { return c.Iat, nil }

@@ -350,6 +350,7 @@ func (n Namespace) validate(where string, bad func(string, ...any)) {
 // lines joins errors one per line.
 type lines []error
 
+// Error implements error.
 func (l lines) Error() string {
 	s := make([]string, len(l))
 	for i, e := range l {
@@ -358,6 +359,7 @@ func (l lines) Error() string {
 	return strings.Join(s, "\n  ")
 }
 
+// Unwrap returns the errors, for errors.Is and errors.As.
 func (l lines) Unwrap() []error { return l }
 
 func joinLines(errs []error) error { return lines(errs) }
