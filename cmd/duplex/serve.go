@@ -271,6 +271,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stdout, "duplex serve: open %s in a browser for the demo chat\n", url)
 	}
 	log.Info("server started", "addr", ln.Addr().String(), "demo", demoMode, "namespaces", len(cfg.Namespaces), "api", cfg.APIKey != "")
+	if demoMode {
+		log.Warn("demo mode is a development setup: anyone can get a token at /demo/token; run with --config in production")
+	}
 
 	select {
 	case err := <-served:
