@@ -141,7 +141,8 @@ func (l *EventLoop) Serve(c *Conn, h EventHandler) error {
 // Close closes every connection served by the loop, without a close
 // handshake (each OnClose gets an error wrapping ErrClosed), waits for the
 // OnClose calls to return, and stops the loop goroutines. To end connections
-// gracefully, Close each of them first.
+// gracefully, Close each of them first. Do not call it from a handler: it
+// waits for the loops, one of which would be waiting for it.
 func (l *EventLoop) Close() error { return l.b.close() }
 
 // checkServable reports why c cannot be served; the caller holds c.readMu.
