@@ -399,3 +399,25 @@ func TestTokens(t *testing.T) {
 	}
 	rec.waitUntil(t, "the second publication", func(r *recorder) bool { return len(r.texts) == 2 })
 }
+
+// TestSubscribeRightAfterConnect: Subscribe called as soon as Connect
+// returns races with the client's own resubscription of wanted channels on
+// the new connection; the channel must be subscribed once, not twice
+// (which the server would refuse with 105).
+func TestSubscribeRightAfterConnect(t *testing.T) {
+	_, hs := startServer(t)
+	url := wsURL(strings.TrimPrefix(hs.URL, "http://"))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for i := range 30 {
+		c := client.New(url, client.Options{Token: token(t, "alice")})
+		sub, _ := c.NewSubscription("chat:race", client.SubscriptionOptions{})
+		if err := c.Connect(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := sub.Subscribe(ctx); err != nil {
+			t.Fatalf("attempt %d: %v", i, err)
+		}
+		c.Close()
+	}
+}

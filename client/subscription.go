@@ -60,6 +60,7 @@ type Subscription struct {
 	tokenStale  bool
 	attempt     int
 	gen         uint64
+	pendingOn   *transport    // a subscribe is in flight on this connection
 	ready       chan struct{} // closed when subscribed or failed for good
 	err         error
 }
@@ -160,7 +161,7 @@ func (s *Subscription) Unsubscribe(ctx context.Context) error {
 		return nil
 	}
 	wasActive := s.state != subUnsubscribed
-	s.want, s.state = false, subUnsubscribed
+	s.want, s.state, s.pendingOn = false, subUnsubscribed, nil
 	s.gen++
 	s.finish(ErrUnsubscribed)
 	tr := c.tr
@@ -234,10 +235,13 @@ type subscribeResult struct {
 func (s *Subscription) subscribeOn(tr *transport) {
 	c := s.c
 	c.mu.Lock()
-	if !s.want || s.state != subSubscribing || c.tr != tr {
+	if !s.want || s.state != subSubscribing || c.tr != tr || s.pendingOn == tr {
+		// Not wanted, or already being subscribed on this connection
+		// (Subscribe and the reconnect logic may both ask).
 		c.mu.Unlock()
 		return
 	}
+	s.pendingOn = tr
 	s.gen++
 	gen := s.gen
 	params := map[string]any{"channel": s.channel}
@@ -258,6 +262,9 @@ func (s *Subscription) subscribeOn(tr *transport) {
 		t, err := s.opts.GetToken(ctx, s.channel)
 		if err != nil {
 			c.reportError(fmt.Errorf("duplex client: getting a subscription token for %s: %w", s.channel, err))
+			c.mu.Lock()
+			s.pendingOn = nil
+			c.mu.Unlock()
 			s.retryLater(gen)
 			return
 		}
@@ -282,6 +289,7 @@ func (s *Subscription) onSubscribeReply(gen uint64, r reply) {
 	if gen != s.gen || !s.want {
 		return // superseded; an unsubscribe is on its way if needed
 	}
+	s.pendingOn = nil
 	if r.err != nil {
 		switch {
 		case r.err.Code == CodeTokenExpired && s.opts.GetToken != nil:
@@ -367,6 +375,7 @@ func (c *Client) suspendSubscriptions() {
 		if s.want {
 			s.state = subSubscribing
 			s.gen++
+			s.pendingOn = nil
 			select {
 			case <-s.ready:
 				if s.err == nil {
@@ -426,6 +435,7 @@ func (c *Client) onPublication(tr *transport, p Publication) {
 		// last position, which recovers or reports the loss.
 		s.state = subSubscribing
 		s.gen++
+		s.pendingOn = nil
 		go func() {
 			ctx, cancel := context.WithTimeout(context.Background(), c.opts.Timeout)
 			defer cancel()
@@ -463,7 +473,7 @@ func (c *Client) onServerUnsubscribe(channel string, code int, reason string, re
 	}
 	s.gen++
 	if !resubscribe {
-		s.want, s.state = false, subUnsubscribed
+		s.want, s.state, s.pendingOn = false, subUnsubscribed, nil
 		s.finish(&Error{Code: code, Message: reason})
 		post(c, s.opts.OnUnsubscribed, UnsubscribedEvent{Channel: channel, Code: code, Reason: reason})
 		return
@@ -471,7 +481,7 @@ func (c *Client) onServerUnsubscribe(channel string, code int, reason string, re
 	if code == 2001 && s.opts.GetToken != nil {
 		s.tokenStale = true
 	}
-	s.state = subSubscribing
+	s.state, s.pendingOn = subSubscribing, nil
 	gen := s.gen
 	delay := time.Duration(rand.N(int64(500*time.Millisecond))) + time.Millisecond
 	time.AfterFunc(delay, func() {

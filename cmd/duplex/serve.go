@@ -266,10 +266,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	for _, note := range demoNotes {
 		fmt.Fprintln(stdout, "duplex serve: "+note)
 	}
-	fmt.Fprintf(stdout, "duplex serve: listening on %s (WebSocket %sconnection/websocket, metrics %smetrics)\n", ln.Addr(), strings.Replace(url, "http", "ws", 1), url)
 	if demoMode {
 		fmt.Fprintf(stdout, "duplex serve: open %s in a browser for the demo chat\n", url)
 	}
+	// Last, so that a reader waiting for this line has seen the others.
+	fmt.Fprintf(stdout, "duplex serve: listening on %s (WebSocket %sconnection/websocket, metrics %smetrics)\n", ln.Addr(), strings.Replace(url, "http", "ws", 1), url)
 	log.Info("server started", "addr", ln.Addr().String(), "demo", demoMode, "namespaces", len(cfg.Namespaces), "api", cfg.APIKey != "")
 	if demoMode {
 		log.Warn("demo mode is a development setup: anyone can get a token at /demo/token; run with --config in production")
