@@ -205,21 +205,19 @@ func (ec *eventConn) feed(in []byte, s *eventScratch) error {
 
 // directBuf returns where the next bytes of a long frame can be read
 // straight into the message buffer, sparing a copy through the loop's
-// buffer of size min; nil when they cannot.
-func (ec *eventConn) directBuf(min int) []byte {
+// buffer of size least; nil when they cannot.
+func (ec *eventConn) directBuf(least int) []byte {
 	c := ec.c
-	if ec.left != nil || ec.msg == nil || !c.inMsg || c.msgRSV1 || c.frameLeft < int64(min) {
+	if ec.left != nil || ec.msg == nil || !c.inMsg || c.msgRSV1 || c.frameLeft < int64(least) {
 		return nil
 	}
 	b := *ec.msg
 	room := cap(b) - len(b)
-	if room < min {
+	if room < least {
 		return nil
 	}
-	return b[len(b) : len(b)+int(min64(int64(room), c.frameLeft))]
+	return b[len(b) : len(b)+int(min(int64(room), c.frameLeft))]
 }
-
-func min64(a, b int64) int64 { return min(a, b) }
 
 // feedPayload takes p, bytes of the current frame's payload read straight
 // into the message buffer by way of directBuf, and goes on parsing.
