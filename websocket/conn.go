@@ -157,8 +157,10 @@ func (c *Conn) closeTransport() error {
 			close(c.closed)
 			c.closeErr = ec.shutdown()
 		} else {
-			c.closeErr = c.nc.Close()
+			// Marked closed first, so that a read or write this
+			// interrupts reports ErrClosed.
 			close(c.closed)
+			c.closeErr = c.nc.Close()
 		}
 		if c.hb != nil {
 			c.hb.stop()
