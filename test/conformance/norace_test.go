@@ -1,0 +1,6 @@
+//go:build !race
+
+package conformance_test
+
+// raceEnabled makes the binaries under test carry the race detector too.
+const raceEnabled = false
