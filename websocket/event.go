@@ -39,7 +39,12 @@ type EventHandler interface {
 // default.
 type EventLoopOptions struct {
 	// Loops is the number of loop goroutines; each serves its share of the
-	// connections. Zero means runtime.GOMAXPROCS(0).
+	// connections. Zero means GOMAXPROCS-1, at least 1. On Linux a loop
+	// waits in epoll_wait and keeps its processor (P) while it waits, so
+	// with as many loops as processors the other goroutines of the program
+	// (the HTTP server that accepts, timers, the application) run only when
+	// the runtime takes a processor back, up to milliseconds later; one
+	// processor is left to them by default.
 	Loops int
 
 	// ReadBufferSize is the size of each loop's read buffer, shared by all
@@ -106,7 +111,7 @@ func NewEventLoop(opts EventLoopOptions) (*EventLoop, error) {
 
 func (o EventLoopOptions) withDefaults() EventLoopOptions {
 	if o.Loops <= 0 {
-		o.Loops = runtime.GOMAXPROCS(0)
+		o.Loops = max(1, runtime.GOMAXPROCS(0)-1)
 	}
 	if o.ReadBufferSize <= 0 {
 		o.ReadBufferSize = DefaultEventReadBufferSize
