@@ -33,6 +33,9 @@ func (c cell) name() string {
 	case "echo":
 		return fmt.Sprintf("echo-s%07d-c%05d-z%s", c.size, c.conns, onoff)
 	case "mem":
+		if c.compress {
+			return fmt.Sprintf("mem-n%05d-zon", c.conns)
+		}
 		return fmt.Sprintf("mem-n%05d", c.conns)
 	default:
 		return fmt.Sprintf("setup-p%03d", c.conns)
@@ -69,11 +72,18 @@ func (r *runner) cells() []cell {
 		}
 	}
 	if r.s.parts["mem"] {
-		for _, n := range r.s.memConns {
-			if n == 0 {
-				n = maxConns()
+		for _, z := range r.s.compress {
+			for _, n := range r.s.memConns {
+				if n == 0 {
+					n = maxConns()
+				}
+				size := 64
+				if z {
+					// Large enough that every library compresses it.
+					size = 1024
+				}
+				cs = append(cs, cell{kind: "mem", size: size, conns: n, compress: z})
 			}
-			cs = append(cs, cell{kind: "mem", size: 64, conns: n})
 		}
 	}
 	if r.s.parts["setup"] {
@@ -315,14 +325,18 @@ const perLoadgen = 10000
 
 // memory measures the server's resident memory per idle connection.
 func (r *runner) memory(c cell, lib string, rec *record) error {
-	srv, err := r.startServer(lib, false)
+	srv, err := r.startServer(lib, c.compress)
 	if err != nil {
 		return err
 	}
 	defer srv.stop()
+	var zargs []string
+	if c.compress {
+		zargs = []string{"-compress", "-size", strconv.Itoa(c.size)}
+	}
 	// One connection comes and goes first, so that what every server
 	// allocates once (pools, the HTTP machinery) is in the baseline.
-	if _, err := r.loadgen(time.Minute, "-mode", "idle", "-addr", srv.addr, "-conns", "1", "-hold", "1ms"); err != nil {
+	if _, err := r.loadgen(time.Minute, append([]string{"-mode", "idle", "-addr", srv.addr, "-conns", "1", "-hold", "1ms"}, zargs...)...); err != nil {
 		return fmt.Errorf("warm-up connection: %w", err)
 	}
 	time.Sleep(500 * time.Millisecond)
@@ -347,8 +361,9 @@ func (r *runner) memory(c cell, lib string, rec *record) error {
 		n := min(left, perLoadgen)
 		left -= n
 		// Each process gets its own block of source addresses.
-		cmd := r.command("1", "loadgen", "-mode", "idle", "-addr", srv.addr, "-conns", strconv.Itoa(n),
-			"-srcs", "2", "-src-first", strconv.Itoa(2+4*i))
+		args := append([]string{"-mode", "idle", "-addr", srv.addr, "-conns", strconv.Itoa(n),
+			"-srcs", "2", "-src-first", strconv.Itoa(2 + 4*i)}, zargs...)
+		cmd := r.command("1", "loadgen", args...)
 		stdin, err := cmd.StdinPipe()
 		if err != nil {
 			return err

@@ -166,16 +166,16 @@ func printTable(w io.Writer, recs []*record) {
 		fmt.Fprintln(w)
 	}
 	if gs := groupBy(recs, "mem"); len(gs) > 0 {
-		fmt.Fprintln(w, "### Memory per idle connection (server RSS growth / connections, deflate off)")
+		fmt.Fprintln(w, "### Memory per idle connection (server RSS growth / connections, after one message each)")
 		fmt.Fprintln(w)
-		fmt.Fprintln(w, "| idle conns | library | reps | KiB/conn | server RSS MiB | notes |")
-		fmt.Fprintln(w, "|---|---|---|---|---|---|")
+		fmt.Fprintln(w, "| idle conns | deflate | library | reps | KiB/conn | server RSS MiB | notes |")
+		fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
 		for _, g := range gs {
 			if len(g.recs) == 0 {
-				fmt.Fprintf(w, "| | %s | 0 | | | %s |\n", g.lib, g.note())
+				fmt.Fprintf(w, "| | | %s | 0 | | | %s |\n", g.lib, g.note())
 				continue
 			}
-			fmt.Fprintf(w, "| %d | %s | %d | %s | %s | %s |\n", g.recs[0].Connected, g.lib, len(g.recs),
+			fmt.Fprintf(w, "| %d | %s | %s | %d | %s | %s | %s |\n", g.recs[0].Connected, map[bool]string{false: "off", true: "on"}[g.recs[0].Compress], g.lib, len(g.recs),
 				g.figure(func(r *record) float64 { return r.BytesPerConn / 1024 }).format(fixed(1)),
 				g.figure(func(r *record) float64 { return float64(r.RSSAfter) / (1 << 20) }).format(fixed(0)),
 				g.note())
