@@ -221,7 +221,7 @@ func (c *Conn) readPayload(p []byte) (int, error) {
 			return 0, io.EOF
 		}
 		if err := c.nextFrame(); err != nil {
-			return 0, err
+			return 0, midMessage(err)
 		}
 	}
 	if len(p) == 0 {
@@ -244,11 +244,11 @@ func (c *Conn) readPayload(p []byte) (int, error) {
 			if err == nil {
 				err = io.ErrNoProgress
 			}
-			return 0, err
+			return 0, midMessage(err)
 		}
 	default:
 		if err := c.fill(); err != nil {
-			return 0, err
+			return 0, midMessage(err)
 		}
 		n = copy(p, c.rbuf[c.rpos:c.rend])
 		c.rpos += n
@@ -258,6 +258,16 @@ func (c *Conn) readPayload(p []byte) (int, error) {
 	}
 	c.frameLeft -= int64(n)
 	return n, nil
+}
+
+// midMessage turns the end of the transport inside a message into
+// io.ErrUnexpectedEOF: readPayload's io.EOF means "end of the message", and
+// a bare transport EOF would deliver a truncated message as if complete.
+func midMessage(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
 }
 
 // nextFrame reads frames, handling control frames, until the header of a
