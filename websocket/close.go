@@ -115,7 +115,7 @@ func parseClosePayload(p []byte) (ce CloseError, failCode StatusCode, err error)
 	}
 	reason := p[2:]
 	if !utf8.Valid(reason) {
-		return ce, StatusInvalidFramePayloadData, errors.New("websocket: close frame reason is not valid UTF-8")
+		return ce, StatusInvalidFramePayloadData, fmt.Errorf("%w: the close frame reason is not valid UTF-8", ErrInvalidUTF8)
 	}
 	return CloseError{Code: code, Reason: string(reason)}, 0, nil
 }
