@@ -46,25 +46,23 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 	} else {
 		t := time.NewTimer(timeout)
 		select {
-		case <-c.closeRecvd:
+		case <-c.closeRecvd.wait():
 			// The reader is finishing the handshake; give it the rest
 			// of the time to see the transport close.
 			select {
-			case <-c.closed:
+			case <-c.closed.wait():
 			case <-t.C:
 			}
-		case <-c.closed:
+		case <-c.closed.wait():
 		case <-t.C:
 		}
 		t.Stop()
 	}
 	_ = c.closeTransport()
-	select {
-	case <-c.closeRecvd:
+	if c.closeRecvd.fired() {
 		return nil
-	default:
-		return fmt.Errorf("websocket: the peer did not answer the close frame within %v; the connection was closed anyway", timeout)
 	}
+	return fmt.Errorf("websocket: the peer did not answer the close frame within %v; the connection was closed anyway", timeout)
 }
 
 // CloseRead starts a goroutine that reads and discards messages, so that

@@ -73,9 +73,9 @@ type Conn struct {
 
 	// Lifecycle.
 	closeSent  atomic.Bool
-	closeRecvd chan struct{} // closed when the peer's close frame arrives
+	closeRecvd signal // the peer's close frame arrived
 	peerClose  CloseError
-	closed     chan struct{} // closed when the transport is closed
+	closed     signal // the transport is closed
 	closeOnce  sync.Once
 	closeErr   error
 
@@ -97,13 +97,11 @@ type Conn struct {
 
 func newConn(nc net.Conn, client bool, cfg connConfig, buffered []byte) *Conn {
 	c := &Conn{
-		nc:         nc,
-		client:     client,
-		cfg:        cfg,
-		wsem:       make(chan struct{}, 1),
-		msem:       make(chan struct{}, 1),
-		closeRecvd: make(chan struct{}),
-		closed:     make(chan struct{}),
+		nc:     nc,
+		client: client,
+		cfg:    cfg,
+		wsem:   make(chan struct{}, 1),
+		msem:   make(chan struct{}, 1),
 	}
 	c.readLimit.Store(cfg.readLimit)
 	if len(buffered) > 0 {
@@ -154,12 +152,12 @@ func (c *Conn) closeTransport() error {
 			// Event mode: only the loop closes the descriptor, once it
 			// is out of the epoll set; shutdown wakes the loop for it,
 			// and the loop must see the connection closed by us.
-			close(c.closed)
+			c.closed.fire()
 			c.closeErr = ec.shutdown()
 		} else {
 			// Marked closed first, so that a read or write this
 			// interrupts reports ErrClosed.
-			close(c.closed)
+			c.closed.fire()
 			c.closeErr = c.nc.Close()
 		}
 		if c.hb != nil {
@@ -178,14 +176,7 @@ func (c *Conn) closeTransport() error {
 }
 
 // isClosed reports whether the transport has been closed.
-func (c *Conn) isClosed() bool {
-	select {
-	case <-c.closed:
-		return true
-	default:
-		return false
-	}
-}
+func (c *Conn) isClosed() bool { return c.closed.fired() }
 
 // CloseNow closes the underlying connection at once, without a close
 // handshake. Blocked reads and writes return errors wrapping ErrClosed.

@@ -109,7 +109,7 @@ func (b *epollBackend) serve(c *Conn, h EventHandler) error {
 	// No frame may be half written while the transport changes.
 	select {
 	case c.wsem <- struct{}{}:
-	case <-c.closed:
+	case <-c.closed.wait():
 		return fmt.Errorf("%w: %w", ErrNotServable, ErrClosed)
 	}
 	defer release(c.wsem)

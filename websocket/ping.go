@@ -35,7 +35,7 @@ func (c *Conn) Ping(ctx context.Context) (time.Duration, error) {
 		return time.Since(start), nil
 	case <-ctx.Done():
 		return 0, fmt.Errorf("websocket: ping: %w", ctx.Err())
-	case <-c.closed:
+	case <-c.closed.wait():
 		return 0, fmt.Errorf("websocket: ping: %w", ErrClosed)
 	}
 }

@@ -406,7 +406,7 @@ func (c *Conn) handleClose(p []byte) error {
 		return c.fail(failCode, fmt.Errorf("%w: %w", ErrProtocol, err))
 	}
 	c.peerClose = ce
-	close(c.closeRecvd)
+	c.closeRecvd.fire()
 	if !c.closeSent.Load() {
 		// Echo the code, as RFC 6455 §5.5.1 suggests; an empty close
 		// frame is answered with an empty one.

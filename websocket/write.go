@@ -179,7 +179,7 @@ func (c *Conn) acquire(ctx context.Context, sem chan struct{}) error {
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("websocket: write: %w", ctx.Err())
-	case <-c.closed:
+	case <-c.closed.wait():
 		return fmt.Errorf("websocket: write: %w", ErrClosed)
 	}
 }
@@ -197,7 +197,7 @@ func (c *Conn) acquireTimeout(sem chan struct{}, d time.Duration) error {
 		return nil
 	case <-t.C:
 		return errors.New("websocket: timed out waiting for a write in progress to send the close frame")
-	case <-c.closed:
+	case <-c.closed.wait():
 		return ErrClosed
 	}
 }
