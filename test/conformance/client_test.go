@@ -31,6 +31,7 @@ func TestClient(t *testing.T) {
 	for i, c := range cases {
 		ran := false
 		t.Run(c.name(), func(t *testing.T) {
+			t.Log(c.desc)
 			ran = true
 			fs.assign[i] <- true
 			var in incoming

@@ -305,6 +305,19 @@ func (p *peer) finish() {
 	p.expectEOF()
 }
 
+// halfClose ends our direction of the TCP connection (FIN) and keeps
+// reading, so that what the peer does about the end can be seen.
+func (p *peer) halfClose() {
+	p.t.Helper()
+	tc, ok := p.nc.(*net.TCPConn)
+	if !ok {
+		p.t.Fatalf("half close needs a TCP connection, have %T", p.nc)
+	}
+	if err := tc.CloseWrite(); err != nil {
+		p.t.Fatalf("half close: %v", err)
+	}
+}
+
 // expectEOF waits for the peer to close the TCP connection, with no frame
 // before.
 func (p *peer) expectEOF() {

@@ -137,6 +137,7 @@ func startDuplex(t *testing.T, args ...string) *process {
 	bin := duplexBinary(t)
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "GORACE=halt_on_error=0")
+	dieWithParent(cmd)
 	p := &process{cmd: cmd, stdout: &lockedBuffer{}, stderr: &lockedBuffer{},
 		lines: make(chan string, 64), exited: make(chan struct{}), copyDone: make(chan struct{})}
 	cmd.Stderr = p.stderr

@@ -122,6 +122,22 @@ func rfcCases() []wsCase {
 				p.expectClose(1001, 1000)
 				p.finish()
 			}},
+		{id: "RFC6455_7_1_5_truncated_fragmented_message_not_delivered",
+			desc: "The connection ends (TCP FIN) after the first fragment of a message: the message is incomplete and must not be delivered (§7.1.5, §5.4).",
+			run: func(p *peer) {
+				p.send(p.frame(false, 0, opText, []byte("first fragment of a message never finished")))
+				p.expectAlive()
+				p.halfClose()
+				p.expectEOF()
+			}},
+		{id: "RFC6455_7_1_5_truncated_frame_not_delivered",
+			desc: "The connection ends (TCP FIN) in the middle of a frame's payload: the message must not be delivered (§7.1.5).",
+			run: func(p *peer) {
+				f := p.text("a frame cut short by the end of the connection")
+				p.send(f[:len(f)-10])
+				p.halfClose()
+				p.expectEOF()
+			}},
 		{id: "RFC6455_7_4_2_reserved_code_1015",
 			desc: "Close code 1015 is reserved for local use and may not appear on the wire: protocol error (§7.4.1).",
 			run: func(p *peer) {

@@ -22,6 +22,7 @@ func TestServer(t *testing.T) {
 			continue
 		}
 		t.Run(c.name(), func(t *testing.T) {
+			t.Log(c.desc)
 			p := dialEcho(t, addr, c.withHandshake)
 			c.run(p)
 		})
