@@ -93,8 +93,8 @@ func windowParam(v string) (int, error) {
 // connection does: one flate stream across messages with context
 // takeover, a fresh one per message without.
 type deflater struct {
-	buf      bytes.Buffer
-	w        interface {
+	buf bytes.Buffer
+	w   interface {
 		io.Writer
 		Flush() error
 		Reset(io.Writer)
