@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -91,11 +90,14 @@ func moduleRoot() (string, error) {
 	}
 }
 
-// goTool is the go command of the toolchain running the tests.
+// goTool is the go command: the one "go env GOROOT" of the toolchain on
+// PATH names, as the go command that runs the tests puts itself first there.
 func goTool() string {
-	p := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(p); err == nil {
-		return p
+	if out, err := exec.Command("go", "env", "GOROOT").Output(); err == nil {
+		p := filepath.Join(strings.TrimSpace(string(out)), "bin", "go")
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
 	}
 	return "go"
 }
