@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/duplexws/duplex/client"
+	"github.com/duplexws/duplex/internal/cutproxy"
 	"github.com/duplexws/duplex/server"
 )
 
@@ -180,13 +181,13 @@ func TestPublishSubscribePresenceHistory(t *testing.T) {
 // reported as impossible.
 func TestReconnectRecovers(t *testing.T) {
 	srv, hs := startServer(t)
-	px := newProxy(t, strings.TrimPrefix(hs.URL, "http://"))
+	px := cutproxy.New(t, strings.TrimPrefix(hs.URL, "http://"))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
 	var disconnects []client.DisconnectedEvent
 	var dmu sync.Mutex
-	c := client.New(wsURL(px.addr()), client.Options{
+	c := client.New(wsURL(px.Addr()), client.Options{
 		Token:             token(t, "alice"),
 		MinReconnectDelay: 50 * time.Millisecond,
 		MaxReconnectDelay: 200 * time.Millisecond,
@@ -216,11 +217,11 @@ func TestReconnectRecovers(t *testing.T) {
 	rec.waitUntil(t, "3 live publications", func(r *recorder) bool { return len(r.offsets) == 3 })
 
 	// Cut the network and keep the client away while 5 more are published.
-	px.pause()
-	px.cut()
+	px.Pause()
+	px.Cut()
 	waitState(t, c, client.StateConnecting)
 	publish(4, 8)
-	px.resume()
+	px.Resume()
 	rec.waitUntil(t, "recovery", func(r *recorder) bool { return len(r.subscribed) == 2 && len(r.offsets) == 8 })
 	publish(9, 10)
 	rec.waitUntil(t, "live publications after recovery", func(r *recorder) bool { return len(r.offsets) == 10 })
@@ -243,7 +244,7 @@ func TestReconnectRecovers(t *testing.T) {
 	// Restart: a new server (new memory broker, new epochs) behind the
 	// same address.
 	srv2, hs2 := startServer(t)
-	px.setTarget(strings.TrimPrefix(hs2.URL, "http://"))
+	px.SetTarget(strings.TrimPrefix(hs2.URL, "http://"))
 	_ = srv.Shutdown(ctx)
 	rec.waitUntil(t, "the subscription on the new server", func(r *recorder) bool { return len(r.subscribed) == 3 })
 	rec.mu.Lock()

@@ -12,6 +12,7 @@ import (
 
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+	"github.com/duplexws/duplex/internal/cutproxy"
 )
 
 const (
@@ -158,8 +159,8 @@ func TestChatRecoveryAndRestart(t *testing.T) {
 	}
 	// The pages reach the server through a proxy, so that the test can cut
 	// their connections (a network loss) and hold them off for a while.
-	px := newProxy(t, srv.addr)
-	base := "http://" + px.addr()
+	px := cutproxy.New(t, srv.addr)
+	base := "http://" + px.Addr()
 
 	alice := openPage(t, browser, base, "alice", "e2e")
 	bob := openPage(t, browser, base, "bob", "e2e")
@@ -184,8 +185,8 @@ func TestChatRecoveryAndRestart(t *testing.T) {
 	}
 
 	// Cut both pages off and publish through the HTTP API meanwhile.
-	px.pause()
-	px.cut()
+	px.Pause()
+	px.Cut()
 	for _, p := range pages {
 		p.waitJS("the connection loss", `duplexDemo.state() !== "connected"`)
 	}
@@ -193,7 +194,7 @@ func TestChatRecoveryAndRestart(t *testing.T) {
 	for i := 1; i <= missed; i++ {
 		apiPublish(t, srv.addr, map[string]any{"text": fmt.Sprintf("while away %d", i), "name": "backend"})
 	}
-	px.resume()
+	px.Resume()
 	for _, p := range pages {
 		p.waitJS("reconnected and resubscribed", `duplexDemo.state() === "connected" && duplexDemo.subscriptionState() === "subscribed"`)
 		for i := 1; i <= missed; i++ {

@@ -1,4 +1,7 @@
-package client_test
+// Package cutproxy is a TCP proxy for tests that a test can cut (close
+// every connection, as a network loss would), pause (hold new connections
+// without forwarding them) and point at another backend.
+package cutproxy
 
 import (
 	"io"
@@ -7,10 +10,8 @@ import (
 	"testing"
 )
 
-// proxy is a TCP proxy on 127.0.0.1 that a test can cut (close every
-// connection, as a network loss would), pause (hold new connections
-// without forwarding them) and point at another backend.
-type proxy struct {
+// Proxy is a TCP proxy on 127.0.0.1.
+type Proxy struct {
 	ln net.Listener
 
 	mu      sync.Mutex
@@ -20,25 +21,27 @@ type proxy struct {
 	waiting []net.Conn
 }
 
-func newProxy(t *testing.T, target string) *proxy {
+// New starts a proxy to target; it stops when the test ends.
+func New(t *testing.T, target string) *Proxy {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &proxy{ln: ln, target: target, conns: make(map[net.Conn]struct{})}
+	p := &Proxy{ln: ln, target: target, conns: make(map[net.Conn]struct{})}
 	go p.accept()
 	t.Cleanup(func() {
 		_ = ln.Close()
-		p.cut()
-		p.resume()
+		p.Cut()
+		p.Resume()
 	})
 	return p
 }
 
-func (p *proxy) addr() string { return p.ln.Addr().String() }
+// Addr is the address to connect to.
+func (p *Proxy) Addr() string { return p.ln.Addr().String() }
 
-func (p *proxy) accept() {
+func (p *Proxy) accept() {
 	for {
 		c, err := p.ln.Accept()
 		if err != nil {
@@ -55,7 +58,7 @@ func (p *proxy) accept() {
 	}
 }
 
-func (p *proxy) forward(c net.Conn) {
+func (p *Proxy) forward(c net.Conn) {
 	p.mu.Lock()
 	target := p.target
 	p.mu.Unlock()
@@ -84,8 +87,8 @@ func (p *proxy) forward(c net.Conn) {
 	p.mu.Unlock()
 }
 
-// cut closes every proxied connection, without any close handshake.
-func (p *proxy) cut() {
+// Cut closes every proxied connection, without any close handshake.
+func (p *Proxy) Cut() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for c := range p.conns {
@@ -93,14 +96,15 @@ func (p *proxy) cut() {
 	}
 }
 
-// pause holds new connections until resume.
-func (p *proxy) pause() {
+// Pause holds new connections until Resume.
+func (p *Proxy) Pause() {
 	p.mu.Lock()
 	p.paused = true
 	p.mu.Unlock()
 }
 
-func (p *proxy) resume() {
+// Resume forwards the held connections and the new ones again.
+func (p *Proxy) Resume() {
 	p.mu.Lock()
 	p.paused = false
 	waiting := p.waiting
@@ -111,7 +115,8 @@ func (p *proxy) resume() {
 	}
 }
 
-func (p *proxy) setTarget(target string) {
+// SetTarget points new connections at another backend.
+func (p *Proxy) SetTarget(target string) {
 	p.mu.Lock()
 	p.target = target
 	p.mu.Unlock()
