@@ -63,8 +63,8 @@ type Conn struct {
 	// Writing. wsem serialises frames; msem serialises data messages so that
 	// a streamed message's frames are not interleaved with another message's,
 	// while control frames can still go between them.
-	wsem     chan struct{}
-	msem     chan struct{}
+	wsem     slot
+	msem     slot
 	writeErr error     // sticky, guarded by wsem
 	wv       *writev   // for header and payload in one system call; made on first use
 	keys     *[64]byte // client only: random masking keys, refilled when used up
@@ -100,8 +100,6 @@ func newConn(nc net.Conn, client bool, cfg connConfig, buffered []byte) *Conn {
 		nc:     nc,
 		client: client,
 		cfg:    cfg,
-		wsem:   make(chan struct{}, 1),
-		msem:   make(chan struct{}, 1),
 	}
 	c.readLimit.Store(cfg.readLimit)
 	if len(buffered) > 0 {
@@ -165,11 +163,9 @@ func (c *Conn) closeTransport() error {
 		}
 		// Free the compressor now unless a writer is using it; that
 		// writer frees it on its way out.
-		select {
-		case c.msem <- struct{}{}:
+		if c.msem.tryAcquire() {
 			c.releaseCompressor()
-			release(c.msem)
-		default:
+			release(&c.msem)
 		}
 	})
 	return c.closeErr

@@ -76,10 +76,10 @@ func (c *Conn) WriteUncompressed(ctx context.Context, typ MessageType, p []byte)
 	if typ != MessageText && typ != MessageBinary {
 		return fmt.Errorf("websocket: cannot write a message of type %v", typ)
 	}
-	if err := c.acquire(ctx, c.msem); err != nil {
+	if err := c.acquire(ctx, &c.msem); err != nil {
 		return err
 	}
-	defer release(c.msem)
+	defer release(&c.msem)
 	return c.writeFrame(ctx, true, 0, opcode(typ), p)
 }
 

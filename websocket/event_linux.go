@@ -3,6 +3,7 @@
 package websocket
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"sync"
@@ -107,12 +108,10 @@ func (b *epollBackend) serve(c *Conn, h EventHandler) error {
 		return err
 	}
 	// No frame may be half written while the transport changes.
-	select {
-	case c.wsem <- struct{}{}:
-	case <-c.closed.wait():
+	if err := c.acquire(context.Background(), &c.wsem); err != nil {
 		return fmt.Errorf("%w: %w", ErrNotServable, ErrClosed)
 	}
-	defer release(c.wsem)
+	defer release(&c.wsem)
 	sc, err := tc.SyscallConn()
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrNotServable, err)

@@ -73,10 +73,10 @@ func (pm *PreparedMessage) compressedFrame(dc *deflateCompressor) (frame []byte,
 // WritePrepared sends pm. On a server connection this is one write of the
 // shared frame; a client connection masks its own copy.
 func (c *Conn) WritePrepared(ctx context.Context, pm *PreparedMessage) error {
-	if err := c.acquire(ctx, c.msem); err != nil {
+	if err := c.acquire(ctx, &c.msem); err != nil {
 		return err
 	}
-	defer release(c.msem)
+	defer release(&c.msem)
 	return c.writePreparedLocked(ctx, pm)
 }
 
@@ -104,10 +104,10 @@ func (c *Conn) writePreparedLocked(ctx context.Context, pm *PreparedMessage) err
 
 // writeEncoded writes bytes that already form whole frames.
 func (c *Conn) writeEncoded(ctx context.Context, b []byte) error {
-	if err := c.acquire(ctx, c.wsem); err != nil {
+	if err := c.acquire(ctx, &c.wsem); err != nil {
 		return err
 	}
-	defer release(c.wsem)
+	defer release(&c.wsem)
 	if c.closeSent.Load() {
 		return errCloseSent
 	}
@@ -139,10 +139,10 @@ func (c *Conn) WritePreparedBatch(ctx context.Context, pms []*PreparedMessage) e
 	if len(pms) == 0 {
 		return nil
 	}
-	if err := c.acquire(ctx, c.msem); err != nil {
+	if err := c.acquire(ctx, &c.msem); err != nil {
 		return err
 	}
-	defer release(c.msem)
+	defer release(&c.msem)
 	if c.client || c.compressor != nil {
 		for _, pm := range pms {
 			if err := c.writePreparedLocked(ctx, pm); err != nil {
@@ -158,10 +158,10 @@ func (c *Conn) WritePreparedBatch(ctx context.Context, pms []*PreparedMessage) e
 		}
 		bufs = append(bufs, pm.serverFrame())
 	}
-	if err := c.acquire(ctx, c.wsem); err != nil {
+	if err := c.acquire(ctx, &c.wsem); err != nil {
 		return err
 	}
-	defer release(c.wsem)
+	defer release(&c.wsem)
 	if c.closeSent.Load() {
 		return errCloseSent
 	}

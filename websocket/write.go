@@ -20,14 +20,14 @@ func (c *Conn) Write(ctx context.Context, typ MessageType, p []byte) error {
 	if typ != MessageText && typ != MessageBinary {
 		return fmt.Errorf("websocket: cannot write a message of type %v", typ)
 	}
-	if err := c.acquire(ctx, c.msem); err != nil {
+	if err := c.acquire(ctx, &c.msem); err != nil {
 		return err
 	}
 	err := c.writeData(ctx, typ, p)
 	if err != nil {
 		c.releaseCompressor()
 	}
-	release(c.msem)
+	release(&c.msem)
 	return err
 }
 
@@ -41,10 +41,10 @@ func (c *Conn) writeData(ctx context.Context, typ MessageType, p []byte) error {
 
 // writeFrame writes one frame, serialised with every other frame.
 func (c *Conn) writeFrame(ctx context.Context, fin bool, rsv byte, op opcode, p []byte) error {
-	if err := c.acquire(ctx, c.wsem); err != nil {
+	if err := c.acquire(ctx, &c.wsem); err != nil {
 		return err
 	}
-	defer release(c.wsem)
+	defer release(&c.wsem)
 	if c.closeSent.Load() && op != opClose {
 		return errCloseSent
 	}
@@ -151,10 +151,10 @@ func (c *Conn) writeControl(ctx context.Context, op opcode, p []byte) error {
 // is bounded by the close timeout so that a peer that reads nothing cannot
 // hold it.
 func (c *Conn) writeClose(code StatusCode, reason string) error {
-	if err := c.acquireTimeout(c.wsem, c.cfg.closeTimeout); err != nil {
+	if err := c.acquireTimeout(&c.wsem, c.cfg.closeTimeout); err != nil {
 		return err
 	}
-	defer release(c.wsem)
+	defer release(&c.wsem)
 	if !c.closeSent.CompareAndSwap(false, true) {
 		return nil
 	}
@@ -168,41 +168,44 @@ func (c *Conn) writeClose(code StatusCode, reason string) error {
 
 // acquire takes a one-slot semaphore, giving up when ctx is done or the
 // connection is closed.
-func (c *Conn) acquire(ctx context.Context, sem chan struct{}) error {
-	select {
-	case sem <- struct{}{}:
-		return nil
-	default:
-	}
-	select {
-	case sem <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("websocket: write: %w", ctx.Err())
-	case <-c.closed.wait():
-		return fmt.Errorf("websocket: write: %w", ErrClosed)
+func (c *Conn) acquire(ctx context.Context, sem *slot) error {
+	for {
+		free := sem.waitFree()
+		if free == nil {
+			return nil
+		}
+		select {
+		case <-free:
+		case <-ctx.Done():
+			return fmt.Errorf("websocket: write: %w", ctx.Err())
+		case <-c.closed.wait():
+			return fmt.Errorf("websocket: write: %w", ErrClosed)
+		}
 	}
 }
 
-func (c *Conn) acquireTimeout(sem chan struct{}, d time.Duration) error {
-	select {
-	case sem <- struct{}{}:
+func (c *Conn) acquireTimeout(sem *slot, d time.Duration) error {
+	if sem.tryAcquire() {
 		return nil
-	default:
 	}
 	t := time.NewTimer(d)
 	defer t.Stop()
-	select {
-	case sem <- struct{}{}:
-		return nil
-	case <-t.C:
-		return errors.New("websocket: timed out waiting for a write in progress to send the close frame")
-	case <-c.closed.wait():
-		return ErrClosed
+	for {
+		free := sem.waitFree()
+		if free == nil {
+			return nil
+		}
+		select {
+		case <-free:
+		case <-t.C:
+			return errors.New("websocket: timed out waiting for a write in progress to send the close frame")
+		case <-c.closed.wait():
+			return ErrClosed
+		}
 	}
 }
 
-func release(sem chan struct{}) { <-sem }
+func release(sem *slot) { sem.release() }
 
 // writev holds what net.Buffers needs for a vectored write without
 // allocating on each one.

@@ -15,7 +15,7 @@ func (c *Conn) Writer(ctx context.Context, typ MessageType) (*MessageWriter, err
 	if typ != MessageText && typ != MessageBinary {
 		return nil, fmt.Errorf("websocket: cannot write a message of type %v", typ)
 	}
-	if err := c.acquire(ctx, c.msem); err != nil {
+	if err := c.acquire(ctx, &c.msem); err != nil {
 		return nil, err
 	}
 	w := &MessageWriter{c: c, ctx: ctx, op: opcode(typ)}
@@ -93,7 +93,7 @@ func (w *MessageWriter) Close() error {
 	defer func() {
 		putBuf(w.bp)
 		w.bp, w.buf = nil, nil
-		release(w.c.msem)
+		release(&w.c.msem)
 	}()
 	if w.err != nil {
 		return w.err
