@@ -45,7 +45,8 @@ type Conn struct {
 	pending   []pendingMessage // messages Close read on the application's behalf
 	rbuf      []byte           // buffered bytes are rbuf[rpos:rend]
 	rbufp     *[]byte
-	raw       *rawReader // nil when the transport hides its descriptor
+	raw       *rawReader // &rawr, or nil when the transport hides its descriptor
+	rawr      rawReader
 	msgGen    uint64
 	rpos      int
 	rend      int
@@ -107,9 +108,9 @@ func newConn(nc net.Conn, client bool, cfg connConfig, buffered []byte) *Conn {
 		c.rend = copy(c.rbuf, buffered)
 	}
 	if len(buffered) == 0 {
-		c.raw = newRawReader(nc, cfg.readBufferSize)
+		c.raw = newRawReader(&c.rawr, nc, cfg.readBufferSize)
 	} else {
-		c.raw = newRawReader(nc, max(cfg.readBufferSize, len(buffered)))
+		c.raw = newRawReader(&c.rawr, nc, max(cfg.readBufferSize, len(buffered)))
 	}
 	c.setupDeflate()
 	if cfg.pingInterval > 0 {

@@ -8,6 +8,6 @@ import "net"
 // connection then holds its read buffer while it waits.
 type rawReader struct{}
 
-func newRawReader(net.Conn, int) *rawReader { return nil }
+func newRawReader(*rawReader, net.Conn, int) *rawReader { return nil }
 
 func (r *rawReader) read() (bp *[]byte, n int, err error) { panic("unreachable") }

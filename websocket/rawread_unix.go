@@ -28,9 +28,10 @@ type rawReader struct {
 	err  error
 }
 
-// newRawReader returns a rawReader for nc, or nil when nc does not expose
+// newRawReader sets up r, part of the Conn so that it costs no allocation
+// of its own, and returns it, or nil when nc does not expose
 // its descriptor (TLS, pipes, wrappers).
-func newRawReader(nc net.Conn, size int) *rawReader {
+func newRawReader(r *rawReader, nc net.Conn, size int) *rawReader {
 	sc, ok := nc.(syscall.Conn)
 	if !ok {
 		return nil
@@ -44,7 +45,7 @@ func newRawReader(nc net.Conn, size int) *rawReader {
 	if err != nil {
 		return nil
 	}
-	r := &rawReader{rc: rc, size: size}
+	*r = rawReader{rc: rc, size: size}
 	r.fn = r.attempt
 	return r
 }
