@@ -167,6 +167,9 @@ func (f *fdConn) checkDeadline() error {
 // waitWritable waits until the loop sees room in the socket buffer, the
 // deadline changes or passes, or the connection closes.
 func (f *fdConn) waitWritable() error {
+	if f.loop.current.Load() == f {
+		return f.pollWritable()
+	}
 	ch := make(chan struct{})
 	f.wwait.Store(&ch)
 	f.mu.RLock()
@@ -248,3 +251,33 @@ func (f *fdConn) SetWriteDeadline(t time.Time) error {
 
 // shutdown ends the connection from any goroutine (closeTransport).
 func (ec *eventConn) shutdown() error { return ec.fdc.shutdown() }
+
+// pollWritable waits in ppoll(2) for room in the socket buffer, for at most
+// 10 ms (or until the deadline), for a write made from the loop's own
+// handler: the loop cannot report room while it is the one waiting. The
+// caller checks the deadline and the descriptor again, so CloseNow and
+// deadlines end the wait within 10 ms.
+func (f *fdConn) pollWritable() error {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if f.closed {
+		return &net.OpError{Op: "write", Net: "tcp", Err: net.ErrClosed}
+	}
+	d := 10 * time.Millisecond
+	if dl := f.wdl.Load(); dl != 0 {
+		d = min(d, max(time.Until(time.Unix(0, dl)), 0))
+	}
+	type pollFd struct {
+		fd      int32
+		events  int16
+		revents int16
+	}
+	const pollOut = 0x4
+	p := pollFd{fd: int32(f.fd), events: pollOut}
+	ts := syscall.NsecToTimespec(int64(d))
+	_, _, errno := syscall.Syscall6(syscall.SYS_PPOLL, uintptr(unsafe.Pointer(&p)), 1, uintptr(unsafe.Pointer(&ts)), 0, 0, 0)
+	if errno != 0 && errno != syscall.EINTR {
+		return &net.OpError{Op: "write", Net: "tcp", Err: os.NewSyscallError("ppoll", errno)}
+	}
+	return nil
+}

@@ -43,6 +43,11 @@ type epollLoop struct {
 	pending []*eventConn
 	closed  bool
 
+	// current is the connection whose input the loop is handling: a write
+	// to it that finds the socket full cannot wait for the loop to report
+	// room, since the loop is the one writing.
+	current atomic.Pointer[fdConn]
+
 	// Owned by the loop goroutine.
 	conns   []*eventConn // by descriptor
 	gen     atomic.Uint32
@@ -243,6 +248,12 @@ func (l *epollLoop) run() {
 			}
 			if ev.Events&^syscall.EPOLLOUT != 0 {
 				l.readable(ec)
+				// The peer's FIN may have come with the last bytes: with
+				// edge triggering no new event announces it, so read
+				// again until the read returns the end.
+				if ev.Events&(syscall.EPOLLRDHUP|syscall.EPOLLHUP|syscall.EPOLLERR) != 0 && !ec.done && l.conns[ev.Fd] == ec {
+					l.more = append(l.more, ec)
+				}
 			}
 		}
 	}
@@ -299,6 +310,8 @@ func (l *epollLoop) register(ec *eventConn) {
 
 // readable reads once from a ready connection and parses what came.
 func (l *epollLoop) readable(ec *eventConn) {
+	l.current.Store(&ec.fdc)
+	defer l.current.Store(nil)
 	if dst := ec.directBuf(len(l.buf)); dst != nil {
 		// The middle of a long frame: straight into the message.
 		n, ok := l.read(ec, dst)
