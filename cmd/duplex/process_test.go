@@ -9,13 +9,14 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/duplexws/duplex/internal/testenv"
 )
 
 // duplexBin is the duplex binary built once for this package's tests, which
@@ -23,20 +24,14 @@ import (
 var duplexBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "duplex-cmd-test-")
+	bin, cleanup, err := testenv.BuildDuplex(".")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	duplexBin = filepath.Join(dir, "duplex")
-	build := exec.Command("go", "build", "-o", duplexBin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building duplex for the tests: %v\n%s", err, out)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
+	duplexBin = bin
 	code := m.Run()
-	os.RemoveAll(dir)
+	cleanup()
 	os.Exit(code)
 }
 

@@ -10,6 +10,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/duplexws/duplex/websocket"
+
+	"github.com/duplexws/duplex/internal/testenv"
 )
 
 //go:embed chromium/page.html
@@ -26,32 +28,7 @@ type chromiumResult struct {
 // a browser context; the browser is stopped when the test ends.
 func startChromium(t *testing.T) context.Context {
 	t.Helper()
-	path := needBinary(t, "chromium")
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(path),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()),
-	}
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	t.Cleanup(func() {
-		cancel()      // closes the tab and the browser
-		cancelAlloc() // waits for the browser process to exit
-	})
-	// Start the browser now, so that a failure to launch is reported as such.
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start Chromium: %v", err)
-	}
-	return ctx
+	return testenv.StartChromium(t, needBinary(t, "chromium"))
 }
 
 // runChromium loads the test page from s and runs one of its scenarios.
