@@ -339,7 +339,11 @@ func (s *session) startHeartbeat() {
 	if ping <= 0 {
 		return
 	}
-	s.hb = time.AfterFunc(ping, s.heartbeat)
+	// The timer is stored before it is armed: with a short interval it can
+	// fire before AfterFunc would have returned, and heartbeat reads s.hb.
+	s.hb = time.AfterFunc(time.Hour, s.heartbeat)
+	s.hb.Stop()
+	s.hb.Reset(ping)
 }
 
 // pingMessage is the same for every connection.
