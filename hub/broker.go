@@ -21,6 +21,10 @@ type Broker interface {
 	// opts.HistoryTTL are both positive the broker assigns the next offset,
 	// keeps the publication in history and returns its position; otherwise
 	// the position is zero. Publish must not keep data after it returns.
+	// Delivery to the handlers may happen before Publish returns (the
+	// memory broker) or after (a broker over the network): the hub does not
+	// rely on either, and skips a publication that reaches a subscription
+	// after the position the subscription started from already covered it.
 	Publish(ctx context.Context, channel string, data []byte, opts PublishOptions) (StreamPosition, error)
 
 	// PublishJoin sends a join event to every node subscribed to channel.

@@ -29,6 +29,9 @@ func (h *Hub) fanOut(channel string, kind PushKind, pub *Publication, info *Clie
 	ch.mu.RLock()
 	for _, e := range ch.subs {
 		if e.live.Load() {
+			if covered(p, e.after) {
+				continue // a late delivery of what the subscription started after
+			}
 			if e.sub.Deliver(p) {
 				delivered++
 			} else {
@@ -58,6 +61,7 @@ const (
 	holdKept holdResult = iota
 	holdDelivered
 	holdDropped
+	holdSkipped // already covered by the subscription's start position
 )
 
 // hold keeps p for a subscription that has not started, or delivers it if
@@ -67,6 +71,9 @@ func (e *entry) hold(p *Push, max int) holdResult {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.live.Load() {
+		if covered(p, e.after) {
+			return holdSkipped
+		}
 		if e.sub.Deliver(p) {
 			return holdDelivered
 		}

@@ -168,12 +168,16 @@ func (s *Subscription) Start() error {
 }
 
 // covered reports whether p is a publication the subscriber already has
-// through the position (or recovery) Subscribe returned.
+// through the position (or recovery) Subscribe returned. Held pushes are
+// checked in Start; live ones in the fan-out too, because a broker that
+// delivers asynchronously (over the network) may hand over a publication
+// after the position that includes it was read. e.after does not change
+// once the subscription is live, so the fan-out reads it without e.mu.
 func covered(p *Push, after StreamPosition) bool {
-	if p.Kind != PushPublication || p.Publication.Offset == 0 {
+	if p.Kind != PushPublication || p.Publication.Offset == 0 || p.Publication.Offset > after.Offset {
 		return false
 	}
-	return p.Publication.Epoch == after.Epoch && p.Publication.Offset <= after.Offset
+	return p.Publication.Epoch == after.Epoch
 }
 
 // Unsubscribe ends the subscription: once it returns, the subscriber gets
