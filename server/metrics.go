@@ -45,7 +45,7 @@ func newMetrics(srv *Server) *metrics {
 	m.msgsOut = counter(r, "messages_sent_total", "WebSocket messages written to clients.")
 	m.bytesOut = counter(r, "bytes_sent_total", "Payload bytes of WebSocket messages written to clients.")
 	m.queueDrops = counter(r, "queue_drops_total", "Messages refused because a client's send queue was full (the client is then disconnected as slow).")
-	m.disconnects = counterVec(r, "disconnects_total", "Connections the server ended, by disconnect code and reason.", "code", "reason")
+	m.disconnects = counterVec(r, "disconnects_total", "Connections ended, by disconnect code and reason: the server's codes (docs/protocol.md section 11), code=\"client\" when the client closed, code=\"1006\" when it vanished.", "code", "reason")
 	m.commands = counterVec(r, "commands_total", "Client commands handled, by method.", "method")
 	m.commandErrors = counterVec(r, "command_errors_total", "Client commands answered with an error, by error code.", "code")
 	m.publications = counterVec(r, "publications_total", "Publications accepted, by source (client or api).", "source")
@@ -67,8 +67,27 @@ func (m *metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 }
 
-func (m *metrics) disconnect(code int, reason string) {
+// disconnect counts a connection the server ended with code. The reason
+// label is the code's standard reason, whatever reason the client was sent
+// (a backend's /api/disconnect may give any), so that the label set stays
+// small: "custom" for a backend's own code.
+func (m *metrics) disconnect(code int) {
+	reason, ok := disconnectReasons[code]
+	if !ok {
+		reason = "custom"
+	}
 	m.disconnects.WithLabelValues(strconv.Itoa(code), reason).Inc()
+}
+
+// clientDisconnect counts a connection the client ended: with a close
+// frame (code "client"), or by vanishing without one (code "1006", as
+// browsers report it).
+func (m *metrics) clientDisconnect(closedByClient bool) {
+	if closedByClient {
+		m.disconnects.WithLabelValues("client", "closed by client").Inc()
+		return
+	}
+	m.disconnects.WithLabelValues("1006", "connection lost").Inc()
 }
 
 func gauge(r prometheus.Registerer, name, help string) prometheus.Gauge {

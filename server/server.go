@@ -406,6 +406,9 @@ func (srv *Server) cutAll() {
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
 	for s := range srv.sessions {
+		if s.closing.CompareAndSwap(false, true) {
+			srv.metrics.disconnect(DisconnectShutdown)
+		}
 		_ = s.conn.CloseNow()
 	}
 }

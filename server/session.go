@@ -136,7 +136,7 @@ func (s *session) disconnectWith(code int, reason string) {
 	if !s.closing.CompareAndSwap(false, true) {
 		return
 	}
-	s.srv.metrics.disconnect(code, reason)
+	s.srv.metrics.disconnect(code)
 	closeCode := websocket.StatusCode(code)
 	if code == DisconnectShutdown {
 		// 1001 "going away" is what any WebSocket client understands as
@@ -155,7 +155,7 @@ func (s *session) disconnectWith(code int, reason string) {
 func (s *session) writeStalled() {
 	s.timedOut.Store(true)
 	if s.closing.CompareAndSwap(false, true) {
-		s.srv.metrics.disconnect(DisconnectSlow, disconnectReasons[DisconnectSlow])
+		s.srv.metrics.disconnect(DisconnectSlow)
 	}
 	_ = s.conn.CloseNow()
 }
@@ -259,7 +259,7 @@ func (s *session) writeFinal(ctx context.Context) {
 
 func (s *session) writeFailed() {
 	if s.closing.CompareAndSwap(false, true) && !s.timedOut.Load() {
-		s.srv.metrics.disconnect(DisconnectWriteError, disconnectReasons[DisconnectWriteError])
+		s.srv.metrics.disconnect(DisconnectWriteError)
 	}
 	_ = s.conn.CloseNow()
 }
@@ -270,23 +270,24 @@ func (s *session) serve() {
 	s.connectTimer = time.AfterFunc(time.Duration(s.srv.cfg.ConnectTimeout), func() {
 		s.disconnect(DisconnectStale)
 	})
-	s.readLoop()
-	s.cleanup()
+	err := s.readLoop()
+	s.cleanup(err)
 }
 
 // readLoop reads client messages and handles each in order. It goes on
-// after a disconnect until the close handshake ends the connection.
-func (s *session) readLoop() {
+// after a disconnect until the close handshake ends the connection, and
+// returns the error that ended it.
+func (s *session) readLoop() error {
 	ctx := context.Background()
 	limit := s.srv.cfg.Limits.MaxMessageSize
 	for {
 		typ, r, err := s.conn.Reader(ctx)
 		if err != nil {
-			return
+			return err
 		}
 		msg, over, err := readLimited(r, s.readBuf[:0], limit)
 		if err != nil {
-			return
+			return err
 		}
 		s.readBuf = msg
 		s.srv.metrics.msgsIn.Inc()
@@ -374,10 +375,14 @@ func (s *session) heartbeat() {
 	s.hb.Reset(pong)
 }
 
-// cleanup runs once the connection is closed: it unsubscribes everything
-// and forgets the session.
-func (s *session) cleanup() {
-	s.closing.Store(true) // timers that still fire now do nothing
+// cleanup runs once the connection is closed (readErr says how): it
+// unsubscribes everything and forgets the session.
+func (s *session) cleanup(readErr error) {
+	// Timers that still fire now do nothing. If the server had not ended
+	// the connection, the client did.
+	if s.closing.CompareAndSwap(false, true) {
+		s.srv.metrics.clientDisconnect(websocket.CloseStatus(readErr) != -1)
+	}
 	s.q.close(nil, 0, "", true)
 	_ = s.conn.CloseNow()
 	<-s.writerDone
