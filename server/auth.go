@@ -136,9 +136,20 @@ func (v *verifier) keyFor(t *jwt.Token) (any, error) {
 	return nil, fmt.Errorf("no key configured for alg %s", t.Method.Alg())
 }
 
-// verify parses and checks token; what names the token in error messages
-// ("connection token", "subscription token").
-func (v *verifier) verify(token, what string) (TokenClaims, *Error) {
+// tokenKind says what a token is used as; it names the token in error
+// messages.
+type tokenKind string
+
+const (
+	connectionToken   tokenKind = "connection token"
+	subscriptionToken tokenKind = "subscription token"
+)
+
+// verify parses and checks token as a token of kind what. A token with a
+// channel claim is a subscription token and is refused as a connection
+// token, so that a long-lived subscription token cannot stand in for the
+// connection tokens of the same user.
+func (v *verifier) verify(token string, what tokenKind) (TokenClaims, *Error) {
 	if len(token) > maxTokenSize {
 		return TokenClaims{}, newError(CodeBadRequest, "bad request: %s is %d bytes, over the limit of %d", what, len(token), maxTokenSize)
 	}
@@ -151,6 +162,9 @@ func (v *verifier) verify(token, what string) (TokenClaims, *Error) {
 	}
 	if wc.Sub == nil {
 		return TokenClaims{}, newError(CodeUnauthorized, "unauthorized: the %s has no sub claim; use \"\" for anonymous", what)
+	}
+	if what == connectionToken && wc.Channel != "" {
+		return TokenClaims{}, newError(CodeUnauthorized, "unauthorized: this is a subscription token (it has a channel claim); use a connection token")
 	}
 	if len(wc.Info) > maxInfoSize {
 		return TokenClaims{}, newError(CodeBadRequest, "bad request: the info claim of the %s is %d bytes, over the limit of %d", what, len(wc.Info), maxInfoSize)

@@ -68,6 +68,7 @@ func TestConnectTokens(t *testing.T) {
 		{"nbf in the future", nbfTok, CodeUnauthorized, DisconnectUnauthorized},
 		{"no sub", noSubTok, CodeUnauthorized, DisconnectUnauthorized},
 		{"garbage", "not.a.jwt", CodeUnauthorized, DisconnectUnauthorized},
+		{"subscription token", sign("HS256", testSecret, TokenClaims{User: "alice", Channel: "secret:x"}), CodeUnauthorized, DisconnectUnauthorized},
 		{"too long", strings.Repeat("a", maxTokenSize+1), CodeBadRequest, DisconnectBadRequest},
 		{"anonymous not allowed", "", CodeUnauthorized, DisconnectUnauthorized},
 	} {
@@ -98,6 +99,11 @@ func TestTokenExpiryAndRefresh(t *testing.T) {
 	}
 	// A refresh for another user fails and leaves the old expiry.
 	c.fails("refresh", map[string]any{"token": token(t, "mallory", time.Hour)}, CodeUnauthorized)
+	subTok, err := SignToken("HS256", testSecret, TokenClaims{User: "alice", Channel: "secret:x", ExpiresAt: time.Now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.fails("refresh", map[string]any{"token": subTok}, CodeUnauthorized)
 	r := c.ok("refresh", map[string]any{"token": token(t, "alice", time.Hour)})
 	if r["expires"] != true || r.num("ttl") < 3590 {
 		t.Fatalf("refresh result %v", r)

@@ -44,7 +44,7 @@ func (s *session) connect(id uint32, raw json.RawMessage) {
 		}
 	} else {
 		var e *Error
-		if claims, e = s.srv.verifier.verify(p.Token, "connection token"); e != nil {
+		if claims, e = s.srv.verifier.verify(p.Token, connectionToken); e != nil {
 			fail(e)
 			return
 		}

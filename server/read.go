@@ -157,7 +157,7 @@ func (s *session) cmdRefresh(b []byte, raw json.RawMessage) ([]byte, func(), *Er
 	if p.Token == "" {
 		return nil, nil, newError(CodeBadRequest, "bad request: refresh needs a token")
 	}
-	claims, e := s.srv.verifier.verify(p.Token, "connection token")
+	claims, e := s.srv.verifier.verify(p.Token, connectionToken)
 	if e != nil {
 		return nil, nil, e
 	}
@@ -178,7 +178,7 @@ func (s *session) cmdSubRefresh(b []byte, raw json.RawMessage) ([]byte, func(), 
 	if p.Token == "" || !validChannel(p.Channel) {
 		return nil, nil, newError(CodeBadRequest, "bad request: sub_refresh needs a channel and a token")
 	}
-	claims, e := s.srv.verifier.verify(p.Token, "subscription token")
+	claims, e := s.srv.verifier.verify(p.Token, subscriptionToken)
 	if e != nil {
 		return nil, nil, e
 	}

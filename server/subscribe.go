@@ -57,7 +57,7 @@ func (s *session) cmdSubscribe(b []byte, raw json.RawMessage) ([]byte, func(), *
 	info := s.connInfo
 	var chanInfo json.RawMessage
 	if p.Token != "" {
-		claims, e := s.srv.verifier.verify(p.Token, "subscription token")
+		claims, e := s.srv.verifier.verify(p.Token, subscriptionToken)
 		if e != nil {
 			return nil, nil, e
 		}
