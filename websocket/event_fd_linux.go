@@ -38,9 +38,26 @@ type fdConn struct {
 
 	wdl   atomic.Int64                  // write deadline in Unix nanoseconds; 0 = none
 	wwait atomic.Pointer[chan struct{}] // the blocked writer's wake-up, if any
+	shut  atomic.Bool                   // shutdown has begun: writers stop waiting
+
+	// Corking. While the loop handles this connection's input, the frames
+	// written meanwhile (the handler's replies, pongs, a close frame) gather
+	// in out and leave in one system call when the input is used up: a
+	// client that sends many messages at once gets all the answers in one
+	// write instead of one write each. omu guards corked, out and werr, and
+	// is held across a write that sends bytes of out, so that nothing gets
+	// between them and the frames that follow.
+	omu    sync.Mutex
+	corked bool
+	out    *[]byte // pooled; nil when nothing waits
+	werr   error   // a failed flush of out: later writes fail with it
 
 	laddr, raddr netip.AddrPort
 }
+
+// corkLimit is how many bytes may wait in out; a write that would go past
+// it sends what waits and itself at once, in one writev.
+const corkLimit = 64 << 10
 
 func (f *fdConn) init(fd int, laddr, raddr net.Addr) {
 	f.fd = int32(fd)
@@ -71,32 +88,103 @@ var errReadServed = errors.New("websocket: the transport of a served connection 
 func (f *fdConn) Read([]byte) (int, error) { return 0, errReadServed }
 
 func (f *fdConn) Write(p []byte) (int, error) {
-	n := 0
-	for {
-		k, err := f.try(func(fd int) (int, syscall.Errno) {
-			r, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
-			return int(r), errno
-		})
-		n += k
-		p = p[k:]
-		if err != nil || len(p) == 0 {
-			return n, err
-		}
-	}
+	var one [1][]byte
+	one[0] = p
+	n, err := f.writeBuffers(one[:])
+	return int(n), err
 }
 
-// writeBuffers is writev(2) with the same waiting as Write.
+// writeBuffers writes bufs in order, with one writev(2) where it can, after
+// the corked bytes if any; while corked, it adds them to those instead.
 func (f *fdConn) writeBuffers(bufs net.Buffers) (int64, error) {
+	f.omu.Lock()
+	if f.werr != nil {
+		err := f.werr
+		f.omu.Unlock()
+		return 0, err
+	}
+	total := 0
+	for _, b := range bufs {
+		total += len(b)
+	}
+	pending := 0
+	if f.out != nil {
+		pending = len(*f.out)
+	}
+	if f.corked && pending+total <= corkLimit {
+		if f.out == nil {
+			f.out = getBuf(corkLimit)
+			*f.out = (*f.out)[:0]
+		}
+		for _, b := range bufs {
+			*f.out = append(*f.out, b...)
+		}
+		f.omu.Unlock()
+		return int64(total), nil
+	}
+	if f.out == nil {
+		f.omu.Unlock()
+		return f.writev(nil, bufs, f.wdl.Load(), false)
+	}
+	// What waits goes first, in the same system call, with omu held so
+	// that no flush of the loop gets in between.
+	pend := f.out
+	f.out = nil
+	n, err := f.writev(*pend, bufs, f.wdl.Load(), false)
+	putBuf(pend)
+	f.omu.Unlock()
+	return max(n-int64(pending), 0), err
+}
+
+// cork starts gathering writes; the loop calls it before it parses the
+// connection's input.
+func (f *fdConn) cork() {
+	f.omu.Lock()
+	f.corked = true
+	f.omu.Unlock()
+}
+
+// uncork stops gathering and sends what was gathered; the loop calls it
+// when the input is used up. When the socket buffer is full it waits as a
+// write from the loop's handler would (ppoll): the loop is the writer. A
+// failure is kept for later writes and returned.
+func (f *fdConn) uncork() error {
+	f.omu.Lock()
+	defer f.omu.Unlock()
+	f.corked = false
+	if f.out == nil {
+		return nil
+	}
+	pend := f.out
+	f.out = nil
+	_, err := f.writev(*pend, nil, f.wdl.Load(), false)
+	putBuf(pend)
+	if err != nil && f.werr == nil {
+		f.werr = err
+	}
+	return err
+}
+
+// writev writes head and then bufs, with as few writev(2) calls as the
+// socket allows, waiting for room when it is full: until the deadline dl
+// (Unix nanoseconds, 0 for none) and, unless flushing is set, until
+// shutdown begins.
+func (f *fdConn) writev(head []byte, bufs net.Buffers, dl int64, flushing bool) (int64, error) {
 	var iov [8]syscall.Iovec
 	var n int64
 	for {
-		for len(bufs) > 0 && len(bufs[0]) == 0 {
+		for len(head) == 0 && len(bufs) > 0 && len(bufs[0]) == 0 {
 			bufs = bufs[1:]
 		}
-		if len(bufs) == 0 {
+		if len(head) == 0 && len(bufs) == 0 {
 			return n, nil
 		}
 		cnt := 0
+		if len(head) > 0 {
+			iov[0].Base = unsafe.SliceData(head)
+			iov[0].SetLen(len(head))
+			cnt = 1
+		}
 		for _, b := range bufs {
 			if cnt == len(iov) {
 				break
@@ -107,12 +195,19 @@ func (f *fdConn) writeBuffers(bufs net.Buffers) (int64, error) {
 				cnt++
 			}
 		}
-		k, err := f.try(func(fd int) (int, syscall.Errno) {
+		k, err := f.try(dl, flushing, func(fd int) (int, syscall.Errno) {
+			if cnt == 1 {
+				r, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(iov[0].Base)), uintptr(iov[0].Len))
+				return int(r), errno
+			}
 			r, _, errno := syscall.RawSyscall(syscall.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(cnt))
 			return int(r), errno
 		})
 		clear(iov[:cnt])
 		n += int64(k)
+		m := min(k, len(head))
+		head = head[m:]
+		k -= m
 		for k > 0 {
 			m := min(k, len(bufs[0]))
 			bufs[0] = bufs[0][m:]
@@ -130,13 +225,13 @@ func (f *fdConn) writeBuffers(bufs net.Buffers) (int64, error) {
 // try makes one write system call, waiting first for room when the last
 // one found none. The calls never block: the socket is non-blocking, so
 // they skip the scheduler's system call bookkeeping.
-func (f *fdConn) try(call func(fd int) (int, syscall.Errno)) (int, error) {
+func (f *fdConn) try(dl int64, flushing bool, call func(fd int) (int, syscall.Errno)) (int, error) {
 	for {
-		if err := f.checkDeadline(); err != nil {
-			return 0, err
+		if dl != 0 && time.Now().UnixNano() >= dl {
+			return 0, &net.OpError{Op: "write", Net: "tcp", Err: os.ErrDeadlineExceeded}
 		}
 		f.mu.RLock()
-		if f.closed {
+		if f.closed || (!flushing && f.shut.Load()) {
 			f.mu.RUnlock()
 			return 0, &net.OpError{Op: "write", Net: "tcp", Err: net.ErrClosed}
 		}
@@ -148,8 +243,12 @@ func (f *fdConn) try(call func(fd int) (int, syscall.Errno)) (int, error) {
 		case syscall.EINTR:
 			continue
 		case syscall.EAGAIN:
-			if err := f.waitWritable(); err != nil {
+			if err := f.waitWritable(dl); err != nil {
 				return 0, err
+			}
+			if !flushing {
+				// A new deadline set meanwhile applies.
+				dl = f.wdl.Load()
 			}
 			continue
 		}
@@ -157,18 +256,11 @@ func (f *fdConn) try(call func(fd int) (int, syscall.Errno)) (int, error) {
 	}
 }
 
-func (f *fdConn) checkDeadline() error {
-	if dl := f.wdl.Load(); dl != 0 && time.Now().UnixNano() >= dl {
-		return &net.OpError{Op: "write", Net: "tcp", Err: os.ErrDeadlineExceeded}
-	}
-	return nil
-}
-
 // waitWritable waits until the loop sees room in the socket buffer, the
 // deadline changes or passes, or the connection closes.
-func (f *fdConn) waitWritable() error {
+func (f *fdConn) waitWritable(dl int64) error {
 	if f.loop.current.Load() == f {
-		return f.pollWritable()
+		return f.pollWritable(dl)
 	}
 	ch := make(chan struct{})
 	f.wwait.Store(&ch)
@@ -182,7 +274,7 @@ func (f *fdConn) waitWritable() error {
 		return &net.OpError{Op: "write", Net: "tcp", Err: net.ErrClosed}
 	}
 	var timeout <-chan time.Time
-	if dl := f.wdl.Load(); dl != 0 {
+	if dl != 0 {
 		t := time.NewTimer(time.Until(time.Unix(0, dl)))
 		defer t.Stop()
 		timeout = t.C
@@ -218,7 +310,24 @@ func (f *fdConn) Close() error {
 
 // shutdown shuts both directions down without closing the descriptor: the
 // peer sees the end, writes fail, and the loop reads the end of input.
-func (f *fdConn) shutdown() error {
+//
+// Frames still corked are sent first, waiting up to flushTimeout for room:
+// a frame that Write reported sent (a close frame written just before,
+// most often) must not be dropped. A writer blocked meanwhile gives up.
+func (f *fdConn) shutdown(flushTimeout time.Duration) error {
+	f.shut.Store(true)
+	f.wakeWriter()
+	f.omu.Lock()
+	if f.out != nil {
+		pend := f.out
+		f.out = nil
+		_, _ = f.writev(*pend, nil, time.Now().Add(flushTimeout).UnixNano(), true)
+		putBuf(pend)
+	}
+	if f.werr == nil {
+		f.werr = &net.OpError{Op: "write", Net: "tcp", Err: net.ErrClosed}
+	}
+	f.omu.Unlock()
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	if f.closed {
@@ -250,21 +359,21 @@ func (f *fdConn) SetWriteDeadline(t time.Time) error {
 }
 
 // shutdown ends the connection from any goroutine (closeTransport).
-func (ec *eventConn) shutdown() error { return ec.fdc.shutdown() }
+func (ec *eventConn) shutdown() error { return ec.fdc.shutdown(ec.c.cfg.closeTimeout) }
 
 // pollWritable waits in ppoll(2) for room in the socket buffer, for at most
 // 10 ms (or until the deadline), for a write made from the loop's own
 // handler: the loop cannot report room while it is the one waiting. The
 // caller checks the deadline and the descriptor again, so CloseNow and
 // deadlines end the wait within 10 ms.
-func (f *fdConn) pollWritable() error {
+func (f *fdConn) pollWritable(dl int64) error {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	if f.closed {
 		return &net.OpError{Op: "write", Net: "tcp", Err: net.ErrClosed}
 	}
 	d := 10 * time.Millisecond
-	if dl := f.wdl.Load(); dl != 0 {
+	if dl != 0 {
 		d = min(d, max(time.Until(time.Unix(0, dl)), 0))
 	}
 	type pollFd struct {

@@ -297,7 +297,13 @@ func (l *epollLoop) register(ec *eventConn) {
 	c.rbufp = nil
 	var err error
 	if len(in) > 0 {
+		l.current.Store(&ec.fdc)
+		ec.fdc.cork()
 		err = ec.feed(in, &l.scratch)
+		if ferr := ec.fdc.uncork(); err == nil && ferr != nil {
+			err = c.readFailed(ferr)
+		}
+		l.current.Store(nil)
 	}
 	c.rbuf, c.rpos, c.rend = nil, 0, 0
 	if bp != nil {
@@ -308,28 +314,35 @@ func (l *epollLoop) register(ec *eventConn) {
 	}
 }
 
-// readable reads once from a ready connection and parses what came.
+// readable reads once from a ready connection and parses what came. The
+// frames written while the input is parsed leave together at the end
+// (fdConn.cork).
 func (l *epollLoop) readable(ec *eventConn) {
 	l.current.Store(&ec.fdc)
 	defer l.current.Store(nil)
+	var err error
 	if dst := ec.directBuf(len(l.buf)); dst != nil {
 		// The middle of a long frame: straight into the message.
 		n, ok := l.read(ec, dst)
 		if !ok {
 			return
 		}
-		if err := ec.feedPayload(dst[:n], &l.scratch); err != nil {
-			l.finish(ec, err, true)
+		ec.fdc.cork()
+		err = ec.feedPayload(dst[:n], &l.scratch)
+	} else {
+		off := ec.takeLeft(l.buf)
+		n, ok := l.read(ec, l.buf[off:])
+		if !ok {
+			return
 		}
-		return
+		ec.dropLeft()
+		ec.fdc.cork()
+		err = ec.feed(l.buf[:off+n], &l.scratch)
 	}
-	off := ec.takeLeft(l.buf)
-	n, ok := l.read(ec, l.buf[off:])
-	if !ok {
-		return
+	if ferr := ec.fdc.uncork(); err == nil && ferr != nil {
+		err = ec.c.readFailed(ferr)
 	}
-	ec.dropLeft()
-	if err := ec.feed(l.buf[:off+n], &l.scratch); err != nil {
+	if err != nil {
 		l.finish(ec, err, true)
 	}
 }
