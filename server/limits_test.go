@@ -174,3 +174,64 @@ func TestHeartbeat(t *testing.T) {
 	}
 	good.ok("ping", nil)
 }
+
+// TestInfoAndDataLimits: the 4 KiB bounds of connect.data, subscribe.data
+// and the info claim, and the 32 bytes of connect.name (protocol.md
+// section 12).
+func TestInfoAndDataLimits(t *testing.T) {
+	ts := startServer(t, nil)
+	big := strings.Repeat("x", maxInfoSize) // with its quotes, 2 bytes over
+	for _, tc := range []struct {
+		name   string
+		params map[string]any
+	}{
+		{"connect data", map[string]any{"token": token(t, "alice", 0), "data": big}},
+		{"connect name", map[string]any{"token": token(t, "alice", 0), "name": strings.Repeat("n", 33)}},
+		{"info claim", map[string]any{"token": func() string {
+			s, err := SignToken("HS256", testSecret, TokenClaims{User: "alice", Info: []byte(`"` + big + `"`)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}()}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dial(t, ts)
+			c.fails("connect", tc.params, CodeBadRequest)
+			c.expectClosed(DisconnectBadRequest)
+		})
+	}
+	c := dial(t, ts)
+	c.ok("connect", map[string]any{"token": token(t, "alice", 0), "data": big[:maxInfoSize-2]})
+	c.fails("subscribe", map[string]any{"channel": "chat:a", "data": big}, CodeBadRequest)
+	c.ok("subscribe", map[string]any{"channel": "chat:a", "data": big[:maxInfoSize-2]})
+}
+
+// TestWriteTimeout: a client whose socket takes nothing is cut once one
+// write has waited write_timeout, even when its queue has room left; it is
+// counted as slow (4006) without a queue drop.
+func TestWriteTimeout(t *testing.T) {
+	ts := startServer(t, func(c *Config) {
+		c.WriteTimeout = Duration(300 * time.Millisecond)
+		c.Limits.QueueSize = 256 << 20 // never full in this test
+		c.Limits.MaxPublicationSize = 1 << 20
+		c.Limits.APIBodySize = 2 << 20
+	})
+	stalled := dialSmallBuffer(t, ts)
+	stalled.connect(token(t, "stalled", 0))
+	stalled.ok("subscribe", map[string]any{"channel": "chat:w"})
+	payload := strings.Repeat("x", 1<<20-2) // a JSON string of 1 MiB
+	// 32 MiB: more than the socket buffers of both ends hold.
+	for i := 0; i < 32 && len(ts.srv.sessionsOf("stalled", "")) > 0; i++ {
+		if code, m := ts.api(t, "publish", map[string]any{"channel": "chat:w", "data": payload}); code != 200 {
+			t.Fatalf("publish %d: %d %v", i, code, m)
+		}
+	}
+	waitFor(t, "the stalled client to be cut", func() bool { return len(ts.srv.sessionsOf("stalled", "")) == 0 })
+	if v := metricValue(t, ts, `duplex_disconnects_total{code="4006",reason="slow"}`); v != 1 {
+		t.Fatalf("slow disconnects = %v, want 1", v)
+	}
+	if v := metricValue(t, ts, "duplex_queue_drops_total"); v != 0 {
+		t.Fatalf("queue drops = %v, want 0: the write timeout, not the queue, should have cut the client", v)
+	}
+}

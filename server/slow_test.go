@@ -27,6 +27,26 @@ func metricValue(t *testing.T, ts *testServer, sample string) float64 {
 	return -1
 }
 
+// dialSmallBuffer dials a client whose socket has a small receive buffer,
+// so that it soon takes nothing when it stops reading.
+func dialSmallBuffer(t *testing.T, ts *testServer) *tclient {
+	t.Helper()
+	c, _, err := websocket.Dial(context.Background(), ts.url, &websocket.DialOptions{
+		NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+			if err == nil {
+				_ = c.(*net.TCPConn).SetReadBuffer(4096)
+			}
+			return c, err
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.CloseNow() })
+	return &tclient{t: t, c: c}
+}
+
 // TestSlowConsumer: while one client reads nothing, the others receive
 // every one of N publications, in order, and the stalled client is
 // disconnected as slow (4006) instead of holding the others back or being
@@ -44,21 +64,7 @@ func TestSlowConsumer(t *testing.T) {
 	payload := `"` + strings.Repeat("x", 16<<10) + `"`
 
 	// The stalled client: small receive buffer, never reads after subscribing.
-	ctx := context.Background()
-	stalled, _, err := websocket.Dial(ctx, ts.url, &websocket.DialOptions{
-		NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-			if err == nil {
-				_ = c.(*net.TCPConn).SetReadBuffer(4096)
-			}
-			return c, err
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = stalled.CloseNow() })
-	sc := &tclient{t: t, c: stalled}
+	sc := dialSmallBuffer(t, ts)
 	sc.connect(token(t, "stalled", 0))
 	sc.ok("subscribe", map[string]any{"channel": "chat:flood"})
 
