@@ -25,6 +25,9 @@ func (it *outItem) size() int {
 
 // sendQueue is a connection's bounded send queue: a ring of items, limited
 // by the bytes it holds, drained by the connection's one writer goroutine.
+// The bytes the writer took and has not finished writing still count
+// against the limit, so a client that reads nothing ties up at most about
+// limit bytes, not a full queue plus the batch stuck in its socket.
 // Producers (the fan-out, the command loop, timers) never block: when an
 // item does not fit, push reports false and the session applies the
 // slow-consumer policy.
@@ -33,7 +36,8 @@ type sendQueue struct {
 	ring   []outItem
 	head   int
 	n      int
-	bytes  int
+	bytes  int // in the ring
+	flying int // taken by the writer and not yet written
 	limit  int
 	closed bool
 	// final is written after everything queued before close; then the
@@ -49,7 +53,9 @@ func newSendQueue(limit int) *sendQueue {
 }
 
 // push appends it unless the queue is closed (reported as accepted: the
-// connection is going away and its client will recover) or full.
+// connection is going away and its client will recover) or full. An empty
+// ring takes any one item, so that a reply larger than the limit (a long
+// history) can still go out.
 func (q *sendQueue) push(it outItem) bool {
 	sz := it.size()
 	q.mu.Lock()
@@ -57,7 +63,7 @@ func (q *sendQueue) push(it outItem) bool {
 		q.mu.Unlock()
 		return true
 	}
-	if q.bytes+sz > q.limit && q.n > 0 {
+	if q.n > 0 && q.bytes+q.flying+sz > q.limit {
 		q.mu.Unlock()
 		return false
 	}
@@ -88,7 +94,8 @@ func (q *sendQueue) grow() {
 }
 
 // take moves every queued item into dst (reused by the caller) and returns
-// it, with closed true once the queue is closed and empty.
+// it, with closed true once the queue is closed and empty. Their bytes count
+// as in flight until the writer calls written.
 func (q *sendQueue) take(dst []outItem) (items []outItem, closed bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -97,11 +104,19 @@ func (q *sendQueue) take(dst []outItem) (items []outItem, closed bool) {
 		dst = append(dst, q.ring[j])
 		q.ring[j] = outItem{}
 	}
+	q.flying = q.bytes
 	q.head, q.n, q.bytes = 0, 0, 0
 	if len(q.ring) > 1024 {
 		q.ring = make([]outItem, 8) // a burst is over: give its memory back
 	}
 	return dst, q.closed && len(dst) == 0
+}
+
+// written tells the queue that the items of the last take are written.
+func (q *sendQueue) written() {
+	q.mu.Lock()
+	q.flying = 0
+	q.mu.Unlock()
 }
 
 // close stops accepting items. When drop is set, items not yet taken are
@@ -132,9 +147,9 @@ func (q *sendQueue) finalMessage() ([]byte, websocket.StatusCode, string) {
 	return q.final, q.closeCode, q.closeMsg
 }
 
-// buffered returns the bytes waiting in the queue.
+// buffered returns the bytes waiting in the queue or being written.
 func (q *sendQueue) buffered() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return q.bytes
+	return q.bytes + q.flying
 }

@@ -187,6 +187,7 @@ func (s *session) writeLoop() {
 			return
 		}
 		s.writeTimer.Stop()
+		s.q.written()
 		s.srv.metrics.msgsOut.Add(float64(len(batch)))
 		s.srv.metrics.bytesOut.Add(float64(bytes))
 		clear(batch)
