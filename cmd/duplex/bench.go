@@ -85,7 +85,7 @@ type benchOptions struct {
 }
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newCommandFlags("bench", "bench [flags] URL", benchAbout, benchExamples, stderr)
+	fs := newCommandFlags("bench", "bench [flags] URL", benchAbout, benchExamples, stdout, stderr)
 	o := &benchOptions{}
 	fs.StringVar(&o.mode, "mode", "echo", "echo, connect or subscribe")
 	fs.IntVar(&o.conns, "conns", 10, "connections (echo, connect) or subscribers (subscribe), over all processes")

@@ -64,7 +64,7 @@ type execOptions struct {
 }
 
 func runExec(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newCommandFlags("exec", "exec [--addr HOST:PORT] [flags] -- PROGRAM [ARGS...]", execAbout, execExamples, stderr)
+	fs := newCommandFlags("exec", "exec [--addr HOST:PORT] [flags] -- PROGRAM [ARGS...]", execAbout, execExamples, stdout, stderr)
 	o := &execOptions{}
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "address to listen on")
 	fs.BoolVar(&o.binary, "binary", false, "binary mode: chunks of output become binary messages, messages go to input unchanged")

@@ -12,7 +12,9 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"regexp"
 	"sort"
+	"strings"
 	"syscall"
 )
 
@@ -48,10 +50,13 @@ func main() {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		if len(args) > 1 {
-			if c, ok := commands[args[1]]; ok {
-				_ = c.run(ctx, []string{"--help"}, stdout, stderr)
-				return 0
+			c, ok := commands[args[1]]
+			if !ok {
+				fmt.Fprintf(stderr, "duplex: unknown command %q; run \"duplex help\" for the list\n", args[1])
+				return 2
 			}
+			_ = c.run(ctx, []string{"--help"}, stdout, stderr)
+			return 0
 		}
 		usage(stdout)
 		return 0
@@ -99,25 +104,27 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, `its flags and examples; "duplex version" prints the version.`)
 }
 
-// newFlagSet returns a flag set that prints its usage to stderr and returns
-// errors instead of exiting.
-func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet("duplex "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: duplex %s\n\n", synopsis)
-		fs.PrintDefaults()
+// parseFlags parses args. A request for help prints the command's help
+// (fs.Usage) and returns flag.ErrHelp; a bad flag is reported in one line,
+// with where to find the flags, and returns errUsage.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	usage, out := fs.Usage, fs.Output()
+	fs.Usage = func() {}
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
+	fs.Usage = usage
+	fs.SetOutput(out)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, flag.ErrHelp):
+		usage()
+		return err
 	}
-	return fs
+	// The flag package names flags with one dash; the help shows two.
+	msg := strings.Replace(err.Error(), "flag provided but not defined:", "unknown flag", 1)
+	msg = flagName.ReplaceAllString(msg, "$1--$2")
+	return usageError(fs, "%s", msg)
 }
 
-// parseFlags parses args, mapping errors to errUsage.
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return errUsage
-	}
-	return nil
-}
+var flagName = regexp.MustCompile(`(^|\s)-([a-zA-Z0-9][a-zA-Z0-9-]+)`)

@@ -131,9 +131,16 @@ type result struct {
 // to exit (at most a minute).
 func runDuplex(t *testing.T, stdin string, args ...string) result {
 	t.Helper()
+	return runDuplexEnv(t, nil, stdin, args...)
+}
+
+// runDuplexEnv is runDuplex with variables added to the environment.
+func runDuplexEnv(t *testing.T, env []string, stdin string, args ...string) result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, duplexBin, args...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -173,6 +180,16 @@ func checkOneLineError(t *testing.T, r result, wantCode int, wantText string) {
 	lines := strings.Split(strings.TrimRight(r.stderr, "\n"), "\n")
 	if len(lines) != 1 || !strings.Contains(r.stderr, wantText) {
 		t.Fatalf("stderr should be one line containing %q, got %q", wantText, r.stderr)
+	}
+}
+
+// checkUsageError checks that a run was refused as a usage error: exit
+// status 2, the problem in one line, and where to find the flags.
+func checkUsageError(t *testing.T, r result, wantText string) {
+	t.Helper()
+	lines := strings.Split(strings.TrimRight(r.stderr, "\n"), "\n")
+	if r.code != 2 || len(lines) != 2 || !strings.Contains(lines[0], wantText) || !strings.Contains(lines[1], "--help") {
+		t.Fatalf("want exit 2 and %q then a pointer to --help; got exit %d, stderr %q", wantText, r.code, r.stderr)
 	}
 }
 

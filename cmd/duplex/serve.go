@@ -185,7 +185,7 @@ func serveOptions() []serveOption {
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newCommandFlags("serve", "serve [flags]", serveAbout, serveExamples, stderr)
+	fs := newCommandFlags("serve", "serve [flags]", serveAbout, serveExamples, stdout, stderr)
 	addr := fs.String("addr", ":8080", "`address` to listen on, HOST:PORT (env DUPLEX_ADDR)")
 	configPath := fs.String("config", "", "JSON configuration `file` (env DUPLEX_CONFIG); without it the server runs in demo mode")
 	demo := fs.Bool("demo", true, "demo mode when no --config is given: chat namespace, /demo/token, generated secrets (env DUPLEX_DEMO); --demo=false to turn it off")

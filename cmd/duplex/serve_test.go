@@ -152,8 +152,8 @@ func TestServeConfigErrors(t *testing.T) {
 	}
 	r = runDuplex(t, "", "serve", "--help")
 	for _, want := range []string{"-addr", "-config", "-api-key", "DUPLEX_API_KEY", "-max-message-size", "-queue-size", "-drain", "demo mode"} {
-		if !strings.Contains(r.stderr, want) {
-			t.Fatalf("serve --help does not mention %s:\n%s", want, r.stderr)
+		if !strings.Contains(r.stdout, want) {
+			t.Fatalf("serve --help does not mention %s:\n%s", want, r.stdout)
 		}
 	}
 }

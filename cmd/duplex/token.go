@@ -30,7 +30,7 @@ const tokenExamples = `  duplex token --user alice --hmac-secret "$SECRET"
   duplex token --user svc --alg ES256 --key ec-private.pem --channels news,alerts`
 
 func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newCommandFlags("token", "token --user ID [flags]", tokenAbout, tokenExamples, stderr)
+	fs := newCommandFlags("token", "token --user ID [flags]", tokenAbout, tokenExamples, stdout, stderr)
 	user := fs.String("user", "", "user `id` (the sub claim); \"\" makes an anonymous token")
 	ttl := fs.Duration("ttl", 0, "lifetime (`duration`); 0 means the token never expires")
 	channel := fs.String("channel", "", "make a subscription token for this `channel`")
