@@ -16,6 +16,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/duplexws/duplex/websocket"
 	"golang.org/x/term"
@@ -86,31 +87,31 @@ type dialOptions struct {
 }
 
 func runDial(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newCommandFlags("dial", "dial [flags] URL", dialAbout, dialExamples, stderr)
+	fs := newCommandFlags("dial", "dial [flags] URL", dialAbout, dialExamples, stdout, stderr)
 	o := &dialOptions{}
-	fs.Var(&o.headers, "H", "request header \"Name: value\" (repeatable)")
-	fs.Var(&o.subprotocols, "subprotocol", "subprotocol to offer (repeatable, most preferred first)")
-	fs.StringVar(&o.origin, "origin", "", "Origin header, as a browser page at that origin would send")
-	fs.StringVar(&o.auth, "auth", "", "HTTP basic authentication as USER:PASSWORD")
+	fs.Var(&o.headers, "H", "request header `\"NAME: VALUE\"` (repeatable)")
+	fs.Var(&o.subprotocols, "subprotocol", "`name` of a subprotocol to offer (repeatable, most preferred first)")
+	fs.StringVar(&o.origin, "origin", "", "Origin header (`URL`), as a browser page at that origin would send")
+	fs.StringVar(&o.auth, "auth", "", "HTTP basic authentication as `USER:PASSWORD`")
 	fs.BoolVar(&o.insecure, "insecure", false, "do not verify the server's TLS certificate")
-	fs.StringVar(&o.caFile, "cacert", "", "PEM file of CA certificates to verify the server with (instead of the system's)")
-	fs.StringVar(&o.certFile, "cert", "", "PEM file of the client certificate (with --key)")
-	fs.StringVar(&o.keyFile, "key", "", "PEM file of the client certificate's private key")
-	fs.StringVar(&o.proxy, "proxy", "", "HTTP proxy URL (default: HTTPS_PROXY, HTTP_PROXY and NO_PROXY from the environment)")
+	fs.StringVar(&o.caFile, "cacert", "", "PEM `file` of CA certificates to verify the server with (instead of the system's)")
+	fs.StringVar(&o.certFile, "cert", "", "PEM `file` of the client certificate (with --key)")
+	fs.StringVar(&o.keyFile, "key", "", "PEM `file` of the client certificate's private key")
+	fs.StringVar(&o.proxy, "proxy", "", "HTTP proxy `URL` such as http://127.0.0.1:3128 (default: HTTPS_PROXY, HTTP_PROXY and NO_PROXY from the environment)")
 	fs.BoolVar(&o.noProxy, "no-proxy", false, "connect directly, ignoring proxy settings in the environment")
 	fs.BoolVar(&o.compress, "compress", true, "offer permessage-deflate (--compress=false to turn it off)")
 	fs.BoolVar(&o.binary, "binary", false, "send standard input as binary messages, one per chunk read (default: text, one per line)")
-	fs.StringVar(&o.binaryFormat, "binary-format", "hex", "how to print received binary messages: hex or base64")
-	fs.StringVar(&o.send, "send", "", "one-shot: send this message --count times, wait for as many replies, close")
-	fs.IntVar(&o.count, "count", 1, "one-shot: how many times to send --send")
-	fs.IntVar(&o.expect, "expect", -1, "one-shot: messages to wait for before closing (default: --count)")
+	fs.StringVar(&o.binaryFormat, "binary-format", "hex", "how to print received binary messages: `hex` or base64")
+	fs.StringVar(&o.send, "send", "", "one-shot: send this `message` --count times, wait for as many replies, close")
+	fs.IntVar(&o.count, "count", 1, "one-shot: how many `times` to send --send")
+	fs.IntVar(&o.expect, "expect", -1, "one-shot: `messages` to wait for before closing (default: --count; 0: close at once)")
 	fs.DurationVar(&o.wait, "wait", 10*time.Second, "one-shot: longest wait for the replies")
-	fs.BoolVar(&o.showControl, "show-control", false, "show pings, pongs and close frames (on standard error in pipe mode)")
-	fs.DurationVar(&o.pingInterval, "ping-interval", 0, "send a ping at this interval (shown with --show-control)")
-	fs.Int64Var(&o.maxMessage, "max-message", websocket.DefaultReadLimit, "largest message accepted, in bytes")
-	fs.DurationVar(&o.timeout, "timeout", 10*time.Second, "handshake timeout")
-	fs.DurationVar(&o.linger, "linger", 250*time.Millisecond, "pipe mode: at the end of the input, wait until no message came for this long before closing, so that replies in flight are printed (0: close at once)")
-	fs.StringVar(&o.interactive, "interactive", "auto", "auto (when standard input and output are a terminal), always or never")
+	fs.BoolVar(&o.showControl, "show-control", false, "show pings and pongs (both ways) and close frames (on standard error in pipe mode)")
+	fs.DurationVar(&o.pingInterval, "ping-interval", 0, "send a ping every `interval` (shown with --show-control; a ping unanswered for 10s is an error)")
+	fs.Int64Var(&o.maxMessage, "max-message", websocket.DefaultReadLimit, "largest message accepted, in `bytes` (a larger one closes the connection with 1009)")
+	fs.DurationVar(&o.timeout, "timeout", 10*time.Second, "longest `time` to connect, proxy and TLS included")
+	fs.DurationVar(&o.linger, "linger", 250*time.Millisecond, "pipe mode: at the end of the input, wait until no message came for this `long` before closing, so that replies in flight are printed (0: close at once)")
+	fs.StringVar(&o.interactive, "interactive", "auto", "`auto` (when standard input and output are a terminal), always or never")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
@@ -118,7 +119,9 @@ func runDial(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if len(pos) != 1 {
 		return usageError(fs, "give exactly one URL, such as ws://127.0.0.1:9001/")
 	}
-	o.url = pos[0]
+	if o.url, err = wsURL(pos[0]); err != nil {
+		return usageError(fs, "%v", err)
+	}
 	fs.Visit(func(f *flag.Flag) {
 		if f.Name == "send" {
 			o.sendSet = true
@@ -140,13 +143,19 @@ func runDial(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	opts, err := o.dialOptions()
 	if err != nil {
+		var fe *fileError
+		if errors.As(err, &fe) {
+			return err // a file that cannot be read: not a usage problem
+		}
 		return usageError(fs, "%v", err)
 	}
+	s := newDialSession(o, stdout, stderr)
+	opts.OnPing, opts.OnPong = s.onPing, s.onPong
 	conn, resp, err := websocket.Dial(ctx, o.url, opts)
 	if err != nil {
-		return explainDialError(o.url, resp, err)
+		return explainDialError(o.url, proxyFor(o.url, opts), o.proxy == "", resp, err)
 	}
-	s := newDialSession(conn, o, stdout, stderr)
+	s.conn = conn
 	switch {
 	case o.sendSet:
 		return s.oneShot(ctx)
@@ -215,11 +224,11 @@ func (o *dialOptions) tlsConfig() (*tls.Config, error) {
 	if o.caFile != "" {
 		pem, err := os.ReadFile(o.caFile)
 		if err != nil {
-			return nil, fmt.Errorf("reading --cacert: %w", err)
+			return nil, &fileError{fmt.Errorf("reading --cacert: %w", err)}
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("--cacert %s holds no PEM certificate", o.caFile)
+			return nil, &fileError{fmt.Errorf("--cacert %s holds no PEM certificate", o.caFile)}
 		}
 		cfg.RootCAs = pool
 	}
@@ -229,30 +238,106 @@ func (o *dialOptions) tlsConfig() (*tls.Config, error) {
 	if o.certFile != "" {
 		cert, err := tls.LoadX509KeyPair(o.certFile, o.keyFile)
 		if err != nil {
-			return nil, fmt.Errorf("loading --cert and --key: %w", err)
+			return nil, &fileError{fmt.Errorf("loading --cert and --key: %w", err)}
 		}
 		cfg.Certificates = []tls.Certificate{cert}
 	}
 	return cfg, nil
 }
 
-// explainDialError turns a failed dial into one line that says what to do.
-func explainDialError(rawURL string, resp *http.Response, err error) error {
+// fileError is a flag naming a file that cannot be used.
+type fileError struct{ err error }
+
+func (e *fileError) Error() string { return e.err.Error() }
+func (e *fileError) Unwrap() error { return e.err }
+
+// proxyFor returns the proxy Dial goes through for rawURL, or nil.
+func proxyFor(rawURL string, opts *websocket.DialOptions) *url.URL {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil
+	}
+	switch u.Scheme {
+	case "ws":
+		u.Scheme = "http"
+	case "wss":
+		u.Scheme = "https"
+	}
+	fn := opts.Proxy
+	if fn == nil {
+		fn = http.ProxyFromEnvironment
+	}
+	p, err := fn(&http.Request{URL: u, Header: http.Header{}})
+	if err != nil {
+		return nil
+	}
+	return p
+}
+
+// explainDialError turns a failed dial into one line that says what
+// happened and what to do.
+func explainDialError(rawURL string, proxy *url.URL, proxyFromEnv bool, resp *http.Response, err error) error {
+	via, envHint := "", ""
+	if proxy != nil {
+		via = " through the proxy " + proxy.Redacted()
+		if proxyFromEnv {
+			envHint = " (the proxy comes from the environment; --no-proxy connects directly)"
+		}
+	}
 	switch {
 	case resp != nil && errors.Is(err, websocket.ErrBadHandshake):
-		return fmt.Errorf("%s answered %q instead of switching to WebSocket (is the path right?): %w", rawURL, resp.Status, err)
+		if resp.StatusCode == http.StatusSwitchingProtocols {
+			// A 101 with something wrong in it: the library says what.
+			return fmt.Errorf("%s answered with an invalid WebSocket handshake: %w", rawURL, err)
+		}
+		msg := fmt.Sprintf("%s answered %s instead of switching to WebSocket", rawURL, resp.Status)
+		if body := bodyLine(resp); body != "" {
+			msg += fmt.Sprintf(": %q", body)
+		}
+		switch resp.StatusCode {
+		case http.StatusNotFound:
+			msg += " (is the path right?)"
+		case http.StatusUnauthorized:
+			msg += " (credentials: --auth USER:PASSWORD or -H 'Authorization: ...')"
+		case http.StatusForbidden:
+			msg += " (if the server checks the origin: --origin URL)"
+		}
+		return errors.New(msg)
+	case proxy != nil && errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Errorf("nothing is listening at the proxy %s (connection refused): is it running?%s", proxy.Redacted(), envHint)
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return fmt.Errorf("nothing is listening at %s (connection refused): is the server running?", rawURL)
 	case errors.Is(err, context.DeadlineExceeded):
-		return fmt.Errorf("connecting to %s timed out (raise --timeout, or check the address): %w", rawURL, err)
+		return fmt.Errorf("connecting to %s%s timed out (raise --timeout, or check the address)%s", rawURL, via, envHint)
 	}
 	var dnsErr *net.DNSError
 	if errors.As(err, &dnsErr) {
-		return fmt.Errorf("cannot resolve the host of %s: %w", rawURL, err)
+		what := "the host"
+		if proxy != nil && dnsErr.Name == proxy.Hostname() {
+			what = "the proxy's host"
+		}
+		return fmt.Errorf("cannot resolve %s %s: %s%s", what, dnsErr.Name, dnsErr.Err, envHint)
 	}
 	var certErr *tls.CertificateVerificationError
-	if errors.As(err, &certErr) {
+	var hostErr x509.HostnameError
+	var authErr x509.UnknownAuthorityError
+	if errors.As(err, &certErr) || errors.As(err, &hostErr) || errors.As(err, &authErr) {
 		return fmt.Errorf("the server's certificate is not trusted (use --cacert FILE, or --insecure to skip the check): %w", err)
 	}
 	return err
+}
+
+// bodyLine returns the first line of a refused handshake's body when it is
+// short text, which servers use to say why.
+func bodyLine(resp *http.Response) string {
+	if resp.Body == nil {
+		return ""
+	}
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	line, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
+	line = strings.TrimSpace(line)
+	if len(line) > 200 || !utf8.ValidString(line) || strings.ContainsAny(line, "<>\x00") {
+		return ""
+	}
+	return line
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/hex"
@@ -11,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/duplexws/duplex/websocket"
 )
@@ -34,11 +37,47 @@ type dialSession struct {
 	gotMsg   chan struct{} // a message arrived (one-shot mode)
 	done     chan struct{} // the reader ended; end holds why
 	end      error
+
+	// pingsOut counts our pings whose pong has not arrived: their pongs
+	// are shown by ping, with the round trip time.
+	pingMu   sync.Mutex
+	pingsOut int
 }
 
-func newDialSession(conn *websocket.Conn, o *dialOptions, stdout, stderr io.Writer) *dialSession {
-	return &dialSession{conn: conn, o: o, stdout: stdout, stderr: stderr,
+// newDialSession returns a session; conn is set once dialled.
+func newDialSession(o *dialOptions, stdout, stderr io.Writer) *dialSession {
+	return &dialSession{o: o, stdout: stdout, stderr: stderr,
 		gotMsg: make(chan struct{}, 1), done: make(chan struct{})}
+}
+
+// onPing shows a ping from the server, which the websocket package answers.
+func (s *dialSession) onPing(p []byte) {
+	s.note(false, "ping received%s, pong sent", payloadText(p))
+}
+
+// onPong shows a pong that answers none of our pings.
+func (s *dialSession) onPong(p []byte) {
+	s.pingMu.Lock()
+	ours := s.pingsOut > 0
+	if ours {
+		s.pingsOut--
+	}
+	s.pingMu.Unlock()
+	if !ours {
+		s.note(false, "pong received%s (unsolicited or late)", payloadText(p))
+	}
+}
+
+// payloadText shows a control frame's payload, if any: as text when it
+// is printable, else in hex.
+func payloadText(p []byte) string {
+	if len(p) == 0 {
+		return ""
+	}
+	if utf8.Valid(p) && !bytes.ContainsFunc(p, func(r rune) bool { return !unicode.IsPrint(r) }) {
+		return fmt.Sprintf(" %q", p)
+	}
+	return " " + hex.EncodeToString(p)
 }
 
 // show prints a received message.
@@ -111,6 +150,9 @@ func (s *dialSession) pinger() {
 	for {
 		select {
 		case <-t.C:
+			if s.closing.Load() {
+				return
+			}
 			s.ping(false)
 		case <-s.done:
 			return
@@ -123,12 +165,33 @@ func (s *dialSession) ping(always bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	s.note(always, "ping sent")
+	s.pingMu.Lock()
+	s.pingsOut++
+	s.pingMu.Unlock()
 	rtt, err := s.conn.Ping(ctx)
 	if err != nil {
-		s.note(true, "no pong: %v", err)
+		s.pingMu.Lock()
+		s.pingsOut = max(s.pingsOut-1, 0)
+		s.pingMu.Unlock()
+		if !s.closing.Load() && ctx.Err() != nil {
+			s.note(true, "no pong within 10s")
+		}
 		return
 	}
 	s.note(always, "pong received after %s", rtt.Round(time.Microsecond))
+}
+
+// checkClose reports a close code and reason that may not be sent.
+func checkClose(code int, reason string) error {
+	switch {
+	case code >= 1000 && code <= 1003, code >= 1007 && code <= 1014, code >= 3000 && code <= 4999:
+	default:
+		return fmt.Errorf("close code %d may not be sent; use 1000–1003, 1007–1014 or 3000–4999", code)
+	}
+	if len(reason) > 123 {
+		return fmt.Errorf("the close reason is %d bytes; at most 123 fit in a close frame", len(reason))
+	}
+	return nil
 }
 
 // closeWith starts the close handshake and waits for the reader to see the
@@ -136,7 +199,10 @@ func (s *dialSession) ping(always bool) {
 func (s *dialSession) closeWith(code websocket.StatusCode, reason string) {
 	s.closing.Store(true)
 	s.note(false, "close sent: %s", closeText(code, reason))
-	_ = s.conn.Close(code, reason)
+	if err := s.conn.Close(code, reason); err != nil && !errors.Is(err, websocket.ErrClosed) {
+		// Nothing may come back: make sure the reader ends.
+		s.conn.CloseNow()
+	}
 	<-s.done
 }
 
@@ -161,6 +227,10 @@ func (s *dialSession) outcome() error {
 			msg += fmt.Sprintf(": %q", ce.Reason)
 		}
 		return &exitError{code: 3, err: errors.New(msg)}
+	case errors.Is(err, websocket.ErrReadLimit):
+		return fmt.Errorf("a message was larger than --max-message %d bytes; the connection was closed with 1009 (message too big)", s.o.maxMessage)
+	case errors.Is(err, websocket.ErrInvalidUTF8), errors.Is(err, websocket.ErrProtocol):
+		return fmt.Errorf("the server broke the WebSocket protocol; the connection was closed: %w", err)
 	default:
 		return fmt.Errorf("the connection was lost without a close frame: %w", err)
 	}

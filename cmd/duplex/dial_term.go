@@ -124,11 +124,16 @@ func (s *dialSession) command(ctx context.Context, line string) (quit bool) {
 		if name == "close" && rest != "" {
 			c, r, _ := strings.Cut(rest, " ")
 			n, err := strconv.Atoi(c)
-			if err != nil || n < 1000 || n > 4999 {
-				s.note(true, "usage: /close [CODE [REASON]] with CODE from 1000 to 4999")
+			if err != nil {
+				s.note(true, "usage: /close [CODE [REASON]], such as /close 4000 done")
 				return false
 			}
-			code, reason = websocket.StatusCode(n), strings.TrimSpace(r)
+			r = strings.TrimSpace(r)
+			if err := checkClose(n, r); err != nil {
+				s.note(true, "%v", err)
+				return false
+			}
+			code, reason = websocket.StatusCode(n), r
 		}
 		s.closeWith(code, reason)
 		return true

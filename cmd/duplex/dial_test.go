@@ -72,8 +72,9 @@ func TestDialOneShot(t *testing.T) {
 }
 
 // closingServer answers the way the query asks: close with ?code=N after
-// the first message, drop the TCP connection (?drop), or echo the
-// handshake's headers, subprotocol and extensions (?headers).
+// the first message, drop the TCP connection (?drop), echo the
+// handshake's headers, subprotocol and extensions (?headers), or send a
+// ping, wait for its pong and close with 1000 (?ping).
 func closingServer(t *testing.T) *httptest.Server {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -91,6 +92,19 @@ func closingServer(t *testing.T) *httptest.Server {
 			b, _ := json.Marshal(map[string]any{"origin": r.Header.Get("Origin"), "auth": r.Header.Get("Authorization"),
 				"x": r.Header.Get("X-Test"), "proto": c.Subprotocol(), "ext": c.Extensions()})
 			_ = c.Write(ctx, websocket.MessageText, b)
+		}
+		if q.Has("ping") {
+			go func() {
+				for {
+					if _, _, err := c.Read(ctx); err != nil {
+						return
+					}
+				}
+			}()
+			if _, err := c.Ping(ctx); err == nil {
+				_ = c.Close(websocket.StatusNormalClosure, "pinged")
+			}
+			return
 		}
 		if _, _, err := c.Read(ctx); err != nil {
 			return
@@ -145,10 +159,49 @@ func TestDialExitStatus(t *testing.T) {
 	checkOneLineError(t, runDuplex(t, "", "dial", refused), 1, "nothing is listening at "+refused)
 	notWS := httptest.NewServer(http.NotFoundHandler())
 	defer notWS.Close()
-	checkOneLineError(t, runDuplex(t, "", "dial", "ws"+strings.TrimPrefix(notWS.URL, "http")+"/nope"), 1, `answered "404 Not Found" instead of switching to WebSocket`)
-	r := runDuplex(t, "", "dial")
-	if r.code != 2 || !strings.Contains(r.stderr, "give exactly one URL") {
-		t.Fatalf("no URL: exit %d, stderr %q", r.code, r.stderr)
+	checkOneLineError(t, runDuplex(t, "", "dial", "ws"+strings.TrimPrefix(notWS.URL, "http")+"/nope"), 1,
+		`answered 404 Not Found instead of switching to WebSocket: "404 page not found" (is the path right?)`)
+
+	// A message over --max-message: this side closes with 1009 and says so.
+	echo := startDuplexServer(t, "echo", "--addr", "127.0.0.1:0")
+	checkOneLineError(t, runDuplex(t, strings.Repeat("x", 100)+"\n", "dial", "--max-message", "10", echo.url), 1,
+		"a message was larger than --max-message 10 bytes; the connection was closed with 1009")
+	// Without a scheme, ws:// is meant.
+	if r := runDuplex(t, "bare\n", "dial", strings.TrimPrefix(echo.url, "ws://")); r.code != 0 || r.stdout != "bare\n" {
+		t.Fatalf("URL without a scheme: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+
+	// Usage errors: exit status 2, one line, and where the flags are.
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{}, "give exactly one URL"},
+		{[]string{"ftp://127.0.0.1/"}, `URL "ftp://127.0.0.1/" must start with ws:// or wss://`},
+		{[]string{"ws://127.0.0.1:99999/"}, "a port is a number from 1 to 65535"},
+		{[]string{"--frobnicate", "ws://127.0.0.1:1/"}, "unknown flag --frobnicate"},
+		{[]string{"--count", "many", "ws://127.0.0.1:1/"}, `invalid value "many" for flag --count`},
+		{[]string{"-H", "no colon", "ws://127.0.0.1:1/"}, `header "no colon" must look like "Name: value"`},
+		{[]string{"--auth", "nopassword", "ws://127.0.0.1:1/"}, "--auth must be USER:PASSWORD"},
+	} {
+		checkUsageError(t, runDuplex(t, "", append([]string{"dial"}, tc.args...)...), tc.want)
+	}
+	checkOneLineError(t, runDuplex(t, "", "dial", "--cacert", filepath.Join(t.TempDir(), "none.pem"), "wss://127.0.0.1:1/"), 1,
+		"reading --cacert: open ")
+}
+
+func TestDialShowsServerPings(t *testing.T) {
+	srv := closingServer(t)
+	ws := "ws" + strings.TrimPrefix(srv.URL, "http") + "/?ping"
+	// The input stays open: the server ends the connection.
+	r := runDuplexOpenInput(t, "", "dial", "--show-control", ws)
+	if r.code != 0 || r.stdout != "" {
+		t.Fatalf("exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	// The websocket package pings with an 8-byte counter: shown in hex.
+	want := "* ping received 0000000000000001, pong sent\n* the server closed the connection: 1000 (normal closure) \"pinged\"\n"
+	if r.stderr != want {
+		t.Fatalf("stderr %q, want %q", r.stderr, want)
 	}
 }
 
@@ -267,17 +320,19 @@ func TestDialTLS(t *testing.T) {
 	}
 }
 
-func TestDialProxy(t *testing.T) {
-	echo := startDuplexServer(t, "echo", "--addr", "127.0.0.1:0")
-	target := strings.TrimSuffix(strings.TrimPrefix(echo.url, "ws://"), "/")
+// connectProxy is an HTTP proxy that allows CONNECT to one host name
+// only, which it maps to target: the name need not resolve, so that a
+// client that reaches target through it must have used the proxy.
+func connectProxy(t *testing.T, name, target string) (*httptest.Server, *atomic.Int64) {
+	t.Helper()
 	var connects atomic.Int64
 	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodConnect || r.Host != target {
-			http.Error(w, "only CONNECT "+target, http.StatusForbidden)
+		if r.Method != http.MethodConnect || r.Host != name {
+			http.Error(w, "only CONNECT "+name, http.StatusForbidden)
 			return
 		}
 		connects.Add(1)
-		up, err := net.Dial("tcp", r.Host)
+		up, err := net.Dial("tcp", target)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadGateway)
 			return
@@ -294,11 +349,45 @@ func TestDialProxy(t *testing.T) {
 		_, _ = io.Copy(conn, up)
 	}))
 	t.Cleanup(proxy.Close)
-	r := runDuplex(t, "through\n", "dial", "--proxy", proxy.URL, echo.url)
-	if r.code != 0 || r.stdout != "through\n" {
-		t.Fatalf("exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	return proxy, &connects
+}
+
+func TestDialProxy(t *testing.T) {
+	echo := startDuplexServer(t, "echo", "--addr", "127.0.0.1:0")
+	_, port, _ := net.SplitHostPort(strings.TrimSuffix(strings.TrimPrefix(echo.url, "ws://"), "/"))
+	// "echo.invalid" never resolves (RFC 2606): only the proxy knows it.
+	name := net.JoinHostPort("echo.invalid", port)
+	proxy, connects := connectProxy(t, name, "127.0.0.1:"+port)
+	wsURL := "ws://" + name + "/"
+
+	r := runDuplex(t, "through\n", "dial", "--proxy", proxy.URL, wsURL)
+	if r.code != 0 || r.stdout != "through\n" || connects.Load() != 1 {
+		t.Fatalf("--proxy: exit %d, stdout %q, stderr %q, CONNECTs %d", r.code, r.stdout, r.stderr, connects.Load())
 	}
-	if connects.Load() != 1 {
-		t.Fatalf("the proxy saw %d CONNECTs, want 1", connects.Load())
+	// The proxy from the environment, as curl and Go programs take it.
+	env := []string{"HTTP_PROXY=" + proxy.URL, "http_proxy=" + proxy.URL, "NO_PROXY=", "no_proxy="}
+	r = runDuplexEnv(t, env, "from env\n", "dial", wsURL)
+	if r.code != 0 || r.stdout != "from env\n" || connects.Load() != 2 {
+		t.Fatalf("HTTP_PROXY: exit %d, stdout %q, stderr %q, CONNECTs %d", r.code, r.stdout, r.stderr, connects.Load())
 	}
+	// NO_PROXY and --no-proxy go direct, where the name does not resolve.
+	r = runDuplexEnv(t, append(env, "NO_PROXY=echo.invalid", "no_proxy=echo.invalid"), "x\n", "dial", wsURL)
+	checkOneLineError(t, r, 1, "cannot resolve the host echo.invalid")
+	checkOneLineError(t, runDuplexEnv(t, env, "x\n", "dial", "--no-proxy", wsURL), 1, "cannot resolve the host echo.invalid")
+	if connects.Load() != 2 {
+		t.Fatalf("the proxy saw %d CONNECTs, want 2", connects.Load())
+	}
+
+	// A proxy that is not there is named as the culprit, not the server.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + ln.Addr().String()
+	ln.Close()
+	checkOneLineError(t, runDuplex(t, "x\n", "dial", "--proxy", dead, echo.url), 1, "nothing is listening at the proxy "+dead)
+	checkOneLineError(t, runDuplexEnv(t, []string{"HTTP_PROXY=" + dead, "http_proxy=" + dead, "NO_PROXY=", "no_proxy="}, "x\n", "dial", wsURL), 1,
+		"the proxy comes from the environment; --no-proxy connects directly")
+	// A proxy that refuses the CONNECT.
+	checkOneLineError(t, runDuplex(t, "x\n", "dial", "--proxy", proxy.URL, "ws://elsewhere.invalid/"), 1, "403 Forbidden")
 }

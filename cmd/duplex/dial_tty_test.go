@@ -46,6 +46,12 @@ func (s *tmuxSession) typeLine(text string) {
 	s.run("send-keys", "-t", "dial", "Enter")
 }
 
+// pressKey sends one key, in tmux's names (C-d, Up, ...).
+func (s *tmuxSession) pressKey(key string) {
+	s.t.Helper()
+	s.run("send-keys", "-t", "dial", key)
+}
+
 // waitFor waits until the screen shows every one of texts, and returns it.
 func (s *tmuxSession) waitFor(texts ...string) string {
 	s.t.Helper()
@@ -86,6 +92,15 @@ func TestDialInteractiveTerminal(t *testing.T) {
 	s.typeLine("/frobnicate")
 	s.waitFor("unknown command /frobnicate; /help lists them")
 
+	// A close code that may not be sent, or a reason too long for a close
+	// frame, is refused and the session goes on.
+	s.typeLine("/close 1005")
+	s.waitFor("* close code 1005 may not be sent")
+	s.typeLine("/close 4000 " + strings.Repeat("r", 124))
+	s.waitFor("* the close reason is 124 bytes; at most 123 fit")
+	s.typeLine("still here")
+	s.waitFor("< still here")
+
 	s.typeLine("/close 4000 bye now")
 	screen := s.waitFor(`* close sent: 4000 "bye now"`, "* connection closed", "EXIT=0")
 	if strings.Count(screen, "< hello terminal") != 1 {
@@ -100,4 +115,18 @@ func TestDialInteractiveServerClose(t *testing.T) {
 	s.waitFor("* connected to")
 	s.typeLine("anything")
 	s.waitFor(`* the server closed the connection with 4500: "told to"`, "EXIT=3")
+}
+
+func TestDialInteractiveCtrlDAndHistory(t *testing.T) {
+	echo := startDuplexServer(t, "echo", "--addr", "127.0.0.1:0")
+	s := newTmuxSession(t, fmt.Sprintf("%s dial %s", duplexBin, echo.url))
+	s.waitFor("* connected to " + echo.url)
+	s.typeLine("first line")
+	s.waitFor("< first line")
+	// Up recalls the last line; Enter sends it again.
+	s.pressKey("Up")
+	s.pressKey("Enter")
+	s.waitFor("> first line\n< first line\n> first line\n< first line")
+	s.pressKey("C-d")
+	s.waitFor("* close sent: 1000 (normal closure)", "* close received: 1000", "* connection closed", "EXIT=0")
 }

@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -60,3 +62,36 @@ func usageError(fs *flag.FlagSet, format string, args ...any) error {
 }
 
 var errInterrupted = errors.New("interrupted")
+
+// wsURL checks a WebSocket URL given on the command line and returns it
+// in full. "HOST:PORT/path" without a scheme means ws://; http:// and
+// https:// are taken as ws:// and wss://.
+func wsURL(raw string) (string, error) {
+	s := raw
+	if !strings.Contains(s, "://") {
+		s = "ws://" + s
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return "", fmt.Errorf("%q is not a URL such as ws://127.0.0.1:9001/", raw)
+	}
+	switch u.Scheme {
+	case "ws", "wss", "http", "https":
+	default:
+		return "", fmt.Errorf("URL %q must start with ws:// or wss://", raw)
+	}
+	if u.Hostname() == "" {
+		return "", fmt.Errorf("URL %q has no host; use one such as ws://127.0.0.1:9001/", raw)
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return "", fmt.Errorf("URL %q has port %s; a port is a number from 1 to 65535", raw, p)
+		}
+	} else if strings.HasSuffix(u.Host, ":") {
+		return "", fmt.Errorf("URL %q has an empty port", raw)
+	}
+	if u.Fragment != "" {
+		return "", fmt.Errorf("URL %q has a #fragment, which a WebSocket URL may not have", raw)
+	}
+	return u.String(), nil
+}
