@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"strconv"
 	"strings"
@@ -304,22 +305,31 @@ type apiChannelsParams struct {
 	Pattern string `json:"pattern"`
 }
 
-// apiChannels lists the channels with local subscribers. With one node
-// (the memory broker) that is every channel; a multi-node broker will
-// have to add the other nodes' counts.
+// apiChannels lists the channels with subscribers: those the broker
+// reports when it is a ChannelLister (several nodes), else this node's,
+// which with one node (the memory broker) are all of them.
 func (srv *Server) apiChannels(ctx context.Context, b []byte, raw json.RawMessage) ([]byte, *Error) {
 	var p apiChannelsParams
 	if e := decodeParams(raw, &p); e != nil {
 		return nil, e
 	}
-	srv.mu.Lock()
-	counts := make(map[string]int, len(srv.channels))
-	for ch, n := range srv.channels {
-		if p.Pattern == "" || matchPattern(p.Pattern, ch) {
+	var all map[string]int
+	if cl, ok := srv.hub.Broker().(ChannelLister); ok {
+		var err error
+		if all, err = cl.Channels(ctx); err != nil {
+			return nil, hubError(err)
+		}
+	} else {
+		srv.mu.Lock()
+		all = maps.Clone(srv.channels)
+		srv.mu.Unlock()
+	}
+	counts := make(map[string]int, len(all))
+	for ch, n := range all {
+		if n > 0 && (p.Pattern == "" || matchPattern(p.Pattern, ch)) {
 			counts[ch] = n
 		}
 	}
-	srv.mu.Unlock()
 	b = append(b, `{"channels":{`...)
 	first := true
 	for ch, n := range counts {

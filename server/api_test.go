@@ -1,10 +1,15 @@
 package server
 
 import (
+	"context"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/duplexws/duplex/hub"
 )
 
 func TestAPIAuthAndErrors(t *testing.T) {
@@ -149,4 +154,33 @@ func TestAPIMethods(t *testing.T) {
 	carol.connect(token(t, "carol", 0))
 	ts.api(t, "disconnect", map[string]any{"user": "carol"})
 	carol.expectClosed(DisconnectForced)
+}
+
+// listingBroker is a memory broker that reports channels of other nodes
+// too, as a multi-node broker would.
+type listingBroker struct{ *hub.MemoryBroker }
+
+func (listingBroker) Channels(context.Context) (map[string]int, error) {
+	return map[string]int{"chat:elsewhere": 3, "chat:empty": 0, "news:x": 1}, nil
+}
+
+func TestAPIChannelsFromBroker(t *testing.T) {
+	srv, err := New(testConfig(), Options{
+		Broker: listingBroker{hub.NewMemoryBroker(hub.MemoryBrokerOptions{})},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	t.Cleanup(func() {
+		_ = srv.Close()
+		hs.Close()
+	})
+	ts := &testServer{srv: srv, http: hs}
+	_, m := ts.api(t, "channels", map[string]any{"pattern": "chat:*"})
+	ch := m.obj("result").obj("channels")
+	if len(ch) != 1 || ch.obj("chat:elsewhere").num("num_clients") != 3 {
+		t.Fatalf("channels %v, want chat:elsewhere with 3 clients, as the broker reports", m)
+	}
 }

@@ -38,6 +38,13 @@ type ReadyChecker interface {
 	Ready(ctx context.Context) error
 }
 
+// ChannelLister may be implemented by a Broker that spans several nodes:
+// /api/channels then answers with the channels it reports, with their
+// subscriber counts on every node, instead of this node's own.
+type ChannelLister interface {
+	Channels(ctx context.Context) (map[string]int, error)
+}
+
 // Server is a Duplex server. It is an http.Handler serving the WebSocket
 // endpoint, the HTTP API, metrics, health checks and the demo page; see
 // docs/protocol.md section 1 for the paths.
