@@ -32,7 +32,7 @@ type AcceptOptions struct {
 	InsecureSkipVerify bool
 
 	// ResponseHeader holds headers added to the 101 response, such as
-	// Set-Cookie.
+	// Set-Cookie. They are never sent with a refusal.
 	ResponseHeader http.Header
 
 	// HandshakeTimeout bounds the writing of the handshake response.
@@ -72,10 +72,13 @@ type AcceptOptions struct {
 }
 
 // HandshakeError is returned by Accept when the request is not a valid
-// WebSocket opening handshake. Accept has already written an HTTP error
-// response with Status.
+// WebSocket opening handshake (a 4xx Status), or when AcceptOptions itself is
+// invalid (500). Accept has already written an HTTP error response with
+// Status.
 type HandshakeError struct {
+	// Status is the HTTP status code of the refusal, such as 400, 403 or 426.
 	Status int
+	// Reason says what was wrong; it is also the body of the refusal.
 	Reason string
 }
 
@@ -107,10 +110,6 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 	if err != nil {
 		return nil, err
 	}
-	h := w.Header()
-	for k, v := range opts.ResponseHeader {
-		h[k] = v
-	}
 	subprotocol := selectSubprotocol(r, opts.Subprotocols)
 	cfg := newConnConfig(opts.ReadLimit, opts.CloseTimeout, opts.PingInterval, opts.PingTimeout, opts.ReadBufferSize, opts.WriteBufferSize)
 	cfg.onPing, cfg.onPong = opts.OnPing, opts.OnPong
@@ -124,6 +123,12 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 		err = fmt.Errorf("%w: %w", ErrNotHijackable, err)
 		http.Error(w, "websocket: "+err.Error(), http.StatusInternalServerError)
 		return nil, err
+	}
+	// ResponseHeader belongs to the 101 answer only: added here, once no
+	// refusal can carry it (a Set-Cookie on an error page would be wrong).
+	h := w.Header()
+	for k, v := range opts.ResponseHeader {
+		h[k] = v
 	}
 	// net/http may have set deadlines from the server's timeouts; the
 	// WebSocket connection lives past them.

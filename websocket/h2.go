@@ -34,16 +34,17 @@ func acceptExtendedConnect(w http.ResponseWriter, r *http.Request, opts *AcceptO
 			return nil, reject(w, http.StatusForbidden, err.Error())
 		}
 	}
-	h := w.Header()
-	for k, v := range opts.ResponseHeader {
-		h[k] = v
-	}
 	subprotocol := selectSubprotocol(r, opts.Subprotocols)
 	cfg := newConnConfig(opts.ReadLimit, opts.CloseTimeout, opts.PingInterval, opts.PingTimeout, opts.ReadBufferSize, opts.WriteBufferSize)
 	cfg.onPing, cfg.onPong = opts.OnPing, opts.OnPong
 	extensions, err := cfg.negotiateServer(r, opts.Compression)
 	if err != nil {
-		return nil, reject(w, http.StatusBadRequest, err.Error())
+		// Invalid CompressionOptions: the server's fault, as in Accept.
+		return nil, reject(w, http.StatusInternalServerError, err.Error())
+	}
+	h := w.Header()
+	for k, v := range opts.ResponseHeader {
+		h[k] = v
 	}
 	if subprotocol != "" {
 		h.Set("Sec-WebSocket-Protocol", subprotocol)
