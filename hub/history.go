@@ -57,8 +57,9 @@ func (r *ring) trimExpired(cutoff time.Time) {
 func (r *ring) clear() { *r = ring{} }
 
 // stream is one channel's stream in the memory broker. Its fields are
-// guarded by the broker's lock stripe for the channel, except expires, which
-// is guarded by MemoryBroker.mu so the sweeper can read it.
+// guarded by the broker's lock stripe for the channel, except expires and
+// keep, which are guarded by MemoryBroker.mu so the sweeper and Unsubscribe
+// can use them.
 type stream struct {
 	epoch string
 	top   uint64 // offset of the newest publication ever appended
@@ -67,6 +68,16 @@ type stream struct {
 	ttl   time.Duration
 
 	expires time.Time
+	keep    time.Duration // how long the stream outlives its last publication; 0 before one
+}
+
+// keepFor is how long the stream lives on from now when nothing else says:
+// as after its last publication, or def before the first.
+func (s *stream) keepFor(def time.Duration) time.Duration {
+	if s.keep > 0 {
+		return s.keep
+	}
+	return def
 }
 
 func (s *stream) position() StreamPosition {

@@ -26,9 +26,10 @@ const (
 // to use.
 type MemoryBrokerOptions struct {
 	// StreamTTL is how long a stream's position (offset and epoch) outlives
-	// its last publication when PublishOptions.HistoryMetaTTL is zero. After
-	// that the stream is forgotten and the next one gets a new epoch. Zero
-	// means 24 hours.
+	// its last publication, or the node's unsubscription from its channel,
+	// when PublishOptions.HistoryMetaTTL is zero; while the node is
+	// subscribed the stream is kept. After that the stream is forgotten and
+	// the next one gets a new epoch. Zero means 24 hours.
 	StreamTTL time.Duration
 	// Now returns the current time; nil means time.Now. Tests inject a clock.
 	Now func() time.Time
@@ -123,7 +124,8 @@ func (b *MemoryBroker) publish(channel string, pub *Publication, opts PublishOpt
 			meta = b.streamTTL
 		}
 		s.size, s.ttl = opts.HistorySize, opts.HistoryTTL
-		s.expires = now.Add(max(meta, opts.HistoryTTL))
+		s.keep = max(meta, opts.HistoryTTL)
+		s.expires = now.Add(s.keep)
 	}
 	h := b.handlerLocked(channel)
 	sweep := !now.Before(b.nextSweep)
@@ -144,11 +146,17 @@ func (b *MemoryBroker) publish(channel string, pub *Publication, opts PublishOpt
 }
 
 // streamLocked returns channel's live stream, creating it with a new epoch
-// when it does not exist or has expired. b.mu must be held.
+// when it does not exist or has expired. A stream does not expire while
+// this node is subscribed to its channel: its subscribers hold positions in
+// it. b.mu must be held.
 func (b *MemoryBroker) streamLocked(channel string, now time.Time) *stream {
 	s := b.streams[channel]
 	if s != nil && !now.Before(s.expires) {
-		s = nil
+		if _, listened := b.subscribed[channel]; listened {
+			s.expires = now.Add(s.keepFor(b.streamTTL))
+		} else {
+			s = nil
+		}
 	}
 	if s == nil {
 		s = &stream{epoch: newEpoch(), expires: now.Add(b.streamTTL)}
@@ -206,10 +214,19 @@ func (b *MemoryBroker) Subscribe(ctx context.Context, channel string) error {
 	return nil
 }
 
-// Unsubscribe implements [Broker].
+// Unsubscribe implements [Broker]. The channel's stream then lives on for
+// its usual time from now, so that subscribers who lost their connections
+// can still recover when they come back.
 func (b *MemoryBroker) Unsubscribe(ctx context.Context, channel string) error {
+	now := b.now()
 	b.mu.Lock()
 	delete(b.subscribed, channel)
+	// The stream was alive until now, whatever its expiry said.
+	if s := b.streams[channel]; s != nil {
+		if later := now.Add(s.keepFor(b.streamTTL)); later.After(s.expires) {
+			s.expires = later
+		}
+	}
 	b.mu.Unlock()
 	return nil
 }
@@ -261,7 +278,7 @@ func (b *MemoryBroker) sweep() {
 	b.nextSweep = now.Add(sweepInterval)
 	var expired []string
 	for name, s := range b.streams {
-		if !now.Before(s.expires) {
+		if _, listened := b.subscribed[name]; !listened && !now.Before(s.expires) {
 			expired = append(expired, name)
 		}
 	}
@@ -270,7 +287,8 @@ func (b *MemoryBroker) sweep() {
 		lk := b.lockFor(name)
 		lk.Lock()
 		b.mu.Lock()
-		if s := b.streams[name]; s != nil && !now.Before(s.expires) {
+		_, listened := b.subscribed[name]
+		if s := b.streams[name]; s != nil && !listened && !now.Before(s.expires) {
 			delete(b.streams, name)
 		}
 		b.mu.Unlock()

@@ -155,6 +155,48 @@ func TestMemoryBrokerHistoryTTLAndStreamExpiry(t *testing.T) {
 	}
 }
 
+// TestMemoryBrokerKeepsStreamWhileSubscribed: a channel's stream keeps its
+// epoch however long it stays quiet while this node listens to it, and for
+// its usual time after the node stops listening, so that subscribers can
+// recover even from a quiet channel.
+func TestMemoryBrokerKeepsStreamWhileSubscribed(t *testing.T) {
+	clock := newFakeClock()
+	b, _ := newTestBroker(t, clock)
+	ctx := t.Context()
+	opts := PublishOptions{HistorySize: 10, HistoryTTL: 10 * time.Second, HistoryMetaTTL: time.Minute}
+	if err := b.Subscribe(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	first, _ := b.Publish(ctx, "a", nil, opts)
+	position := func() StreamPosition {
+		t.Helper()
+		_, pos, err := b.History(ctx, "a", HistoryOptions{Limit: PositionOnly})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pos
+	}
+	for range 3 { // three hours without a publication, far past the minute
+		clock.Advance(time.Hour)
+		if pos := position(); pos != first {
+			t.Fatalf("position %+v while subscribed, want %+v", pos, first)
+		}
+		clock.Advance(2 * sweepInterval)
+		_, _ = b.Publish(ctx, "other", nil, opts) // runs the sweeper
+	}
+	if err := b.Unsubscribe(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Minute - time.Second)
+	if pos := position(); pos != first {
+		t.Fatalf("position %+v just after the node unsubscribed, want %+v", pos, first)
+	}
+	clock.Advance(time.Second)
+	if pos := position(); pos.Epoch == first.Epoch {
+		t.Fatalf("position %+v a minute after the node unsubscribed: want a new epoch", pos)
+	}
+}
+
 func TestMemoryBrokerSweepDropsExpiredStreams(t *testing.T) {
 	clock := newFakeClock()
 	b, _ := newTestBroker(t, clock)
