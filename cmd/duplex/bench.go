@@ -10,8 +10,11 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"os/signal"
 	"runtime/pprof"
 	"strconv"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/duplexws/duplex/internal/bench"
@@ -138,6 +141,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		defer pprof.StopCPUProfile()
 	}
 	if o.worker >= 0 {
+		// Ctrl-C on a terminal reaches the whole process group: the
+		// parent decides when its workers stop.
+		signal.Ignore(os.Interrupt)
 		run, err := o.runFunc(o.worker)
 		if err != nil {
 			return err
@@ -177,8 +183,27 @@ func (o *benchOptions) check(fs *flag.FlagSet) error {
 	if _, err := headerFlags(o.headers); err != nil {
 		return usageError(fs, "%v", err)
 	}
+	u, err := wsURL(o.url)
+	if err != nil {
+		return usageError(fs, "%v", err)
+	}
+	o.url = u
 	if _, err := bench.ParseTarget(o.url); err != nil {
 		return usageError(fs, "%v", err)
+	}
+	if o.count > 0 && o.mode == "connect" {
+		return usageError(fs, "--count is for the echo and subscribe modes; connect mode opens --conns connections")
+	}
+	if o.count < 0 {
+		return usageError(fs, "--count must not be negative")
+	}
+	if o.serverPID != 0 && o.worker < 0 {
+		if _, err := bench.ProcessCPU(o.serverPID); err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				return usageError(fs, "--server-pid %d: no process has this id", o.serverPID)
+			}
+			return usageError(fs, "--server-pid %d: %v", o.serverPID, errors.Unwrap(err))
+		}
 	}
 	return nil
 }
@@ -243,8 +268,19 @@ func (o *benchOptions) runFunc(i int) (bench.RunFunc, error) {
 // drive runs the generator processes (this one, or --procs children) and
 // prints the report.
 func (o *benchOptions) drive(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	ctx, cancel := context.WithCancel(ctx)
+	// An interrupt (ctx) ends the run early with a report of what was
+	// measured until then; the runners themselves run on.
+	interrupt := ctx.Done()
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
+	go func() {
+		select {
+		case <-interrupt:
+			// A second Ctrl-C ends the program at once.
+			signal.Reset(os.Interrupt, syscall.SIGTERM)
+		case <-ctx.Done():
+		}
+	}()
 	var runners []bench.Runner
 	if o.procs == 1 {
 		run, err := o.runFunc(0)
@@ -267,7 +303,8 @@ func (o *benchOptions) drive(ctx context.Context, args []string, stdout, stderr 
 			runners = append(runners, r)
 		}
 	}
-	plan := bench.Plan{Mode: o.mode, Duration: o.duration, Warmup: o.warmup, Drain: o.drain, ServerPID: o.serverPID}
+	plan := bench.Plan{Mode: o.mode, Duration: o.duration, Warmup: o.warmup, Drain: o.drain, ServerPID: o.serverPID,
+		Interrupt: interrupt}
 	if o.mode == "echo" && o.count > 0 {
 		plan.Duration, plan.Warmup = 0, 0
 	}
@@ -299,6 +336,13 @@ func (o *benchOptions) drive(ctx context.Context, args []string, stdout, stderr 
 		}
 		return err
 	}
+	if o.mode != "connect" && out.Result.Conns == 0 && !out.Interrupted {
+		// Not one connection: there is nothing to report.
+		if o.jsonOut {
+			_ = newBenchReport(o, out).writeJSON(stdout)
+		}
+		return noConnection(o, out.Result)
+	}
 	// The parent's own CPU counts too when it only drives children.
 	if o.procs > 1 {
 		out.Result.CPUSeconds += (bench.SelfCPU() - cpu0).Seconds()
@@ -314,10 +358,25 @@ func (o *benchOptions) drive(ctx context.Context, args []string, stdout, stderr 
 	if err != nil {
 		return err
 	}
+	if out.Interrupted {
+		return fmt.Errorf("interrupted: the report covers the %.2fs measured until then", rep.Seconds)
+	}
 	if rep.Errors > 0 {
 		return &exitError{code: 3, err: fmt.Errorf("the run completed with %d errors", rep.Errors)}
 	}
 	return nil
+}
+
+// noConnection explains a run in which not one connection could be set up.
+func noConnection(o *benchOptions, res *bench.Result) error {
+	why := strings.Join(res.ErrorSamples, "; ")
+	switch {
+	case strings.Contains(why, "connection refused"):
+		return fmt.Errorf("nothing is listening at %s (connection refused): is the server running?", redactURL(o.url))
+	case why == "":
+		why = "no error was reported"
+	}
+	return fmt.Errorf("none of the %d connections could be set up: %s", o.conns, why)
 }
 
 // redactURL hides a password in a URL for reports.

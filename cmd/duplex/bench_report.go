@@ -24,6 +24,9 @@ type benchReport struct {
 	Text     bool    `json:"text,omitempty"`
 	Compress bool    `json:"compress"`
 	Seconds  float64 `json:"duration_s"`
+	// Interrupted says that Ctrl-C ended the run before its time: the
+	// figures cover Seconds.
+	Interrupted bool `json:"interrupted,omitempty"`
 
 	Sent        int64   `json:"messages_sent"`
 	Received    int64   `json:"messages_received"`
@@ -95,7 +98,7 @@ func newBenchReport(o *benchOptions, out *bench.Outcome) *benchReport {
 	}
 	r := &benchReport{Mode: o.mode, URL: redactURL(o.url), Procs: o.procs, Conns: res.Conns, Compress: o.compress,
 		Seconds: res.Seconds, Sent: res.Sent, Received: res.Received, Latency: res.Hist.Summary(),
-		Errors: res.Errors, ErrorSamples: res.ErrorSamples}
+		Errors: res.Errors, ErrorSamples: res.ErrorSamples, Interrupted: out.Interrupted}
 	window := res.Seconds
 	switch o.mode {
 	case "echo":
@@ -203,6 +206,9 @@ func (r *benchReport) writeText(w io.Writer) {
 		head += ", permessage-deflate"
 	}
 	p("%s", head)
+	if r.Interrupted {
+		p("  (interrupted: these figures cover the %.2fs before Ctrl-C)", r.Seconds)
+	}
 	switch r.Mode {
 	case "echo":
 		p("  messages    %d sent, %d echoed in %.2fs", r.Sent, r.Received, r.Seconds)

@@ -3,12 +3,18 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -201,5 +207,134 @@ func TestBenchSubscribeAgainstRealtimeServer(t *testing.T) {
 		"--api-key", "wrong-api-key", "--publish-rate", "50", "--count", "2", url)
 	if rep.Subscribe.PublishFailed != 2 || !strings.Contains(strings.Join(rep.ErrorSamples, " "), "401") {
 		t.Fatalf("with a wrong key: %+v, samples %q", rep.Subscribe, rep.ErrorSamples)
+	}
+}
+
+func TestBenchUsageAndSetupErrors(t *testing.T) {
+	echo := startDuplexServer(t, "echo", "--addr", "127.0.0.1:0")
+	// Nothing listening: one line, exit status 1, no report of zeros.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "ws://" + ln.Addr().String() + "/"
+	ln.Close()
+	r := runDuplex(t, "", "bench", "--conns", "3", "--duration", "1s", dead)
+	checkOneLineError(t, r, 1, "nothing is listening at "+dead+" (connection refused)")
+	if r.stdout != "" {
+		t.Fatalf("a run without connections printed a report: %q", r.stdout)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--server-pid", "2147483647", echo.url}, "--server-pid 2147483647: no process has this id"},
+		{[]string{"--mode", "connect", "--count", "5", echo.url}, "--count is for the echo and subscribe modes"},
+		{[]string{"--mode", "fan", echo.url}, `--mode must be echo, connect or subscribe, not "fan"`},
+		{[]string{"--duration", "1s", "ftp://127.0.0.1/"}, "must start with ws:// or wss://"},
+		{[]string{"--conns", "x", echo.url}, `invalid value "x" for flag --conns`},
+	} {
+		checkUsageError(t, runDuplex(t, "", append([]string{"bench"}, tc.args...)...), tc.want)
+	}
+}
+
+// limitedEchoServer echoes on its first n connections and refuses the
+// others with 503.
+func limitedEchoServer(t *testing.T, n int64) string {
+	var accepted atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if accepted.Add(1) > n {
+			http.Error(w, "full", http.StatusServiceUnavailable)
+			return
+		}
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		for {
+			typ, p, err := c.Read(r.Context())
+			if err != nil {
+				return
+			}
+			if err := c.Write(r.Context(), typ, p); err != nil {
+				return
+			}
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return "ws" + strings.TrimPrefix(srv.URL, "http") + "/"
+}
+
+func TestBenchCountWithRefusedConnections(t *testing.T) {
+	// Two of four connections are refused: the two others send --count.
+	rep := runBenchJSON(t, 3, "--conns", "4", "--count", "101", limitedEchoServer(t, 2))
+	if rep.Conns != 2 || rep.Sent != 101 || rep.Received != 101 || rep.Latency.Count != 101 {
+		t.Fatalf("conns %d, sent %d, received %d, latencies %d; want 2 connections carrying 101 messages",
+			rep.Conns, rep.Sent, rep.Received, rep.Latency.Count)
+	}
+	if rep.Errors != 2 || len(rep.ErrorSamples) != 1 || !strings.Contains(rep.ErrorSamples[0], "503") {
+		t.Fatalf("errors %d, samples %q", rep.Errors, rep.ErrorSamples)
+	}
+}
+
+func TestBenchSpreadsSourceAddresses(t *testing.T) {
+	var mu sync.Mutex
+	sources := map[string]int{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host, _, _ := net.SplitHostPort(r.RemoteAddr)
+		mu.Lock()
+		sources[host]++
+		mu.Unlock()
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		_, _, _ = c.Read(context.Background())
+	}))
+	t.Cleanup(srv.Close)
+	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/"
+	rep := runBenchJSON(t, 0, "--mode", "connect", "--conns", "12", "--src-addrs", "3", "--duration", "10ms", url)
+	if rep.Connect.Opened != 12 {
+		t.Fatalf("connect report %+v, samples %q", rep.Connect, rep.ErrorSamples)
+	}
+	want := map[string]int{"127.0.0.1": 4, "127.0.0.2": 4, "127.0.0.3": 4}
+	mu.Lock()
+	got := maps.Clone(sources)
+	clear(sources)
+	mu.Unlock()
+	if !maps.Equal(got, want) {
+		t.Fatalf("the server saw connections from %v, want %v", got, want)
+	}
+	// Each generator process has its own block of addresses.
+	rep = runBenchJSON(t, 0, "--mode", "connect", "--conns", "8", "--procs", "2", "--src-addrs", "2", "--duration", "10ms", url)
+	if rep.Connect.Opened != 8 {
+		t.Fatalf("connect report %+v, samples %q", rep.Connect, rep.ErrorSamples)
+	}
+	want = map[string]int{"127.1.0.1": 2, "127.1.0.2": 2, "127.2.0.1": 2, "127.2.0.2": 2}
+	mu.Lock()
+	got = maps.Clone(sources)
+	mu.Unlock()
+	if !maps.Equal(got, want) {
+		t.Fatalf("with --procs 2 the server saw connections from %v, want %v", got, want)
+	}
+}
+
+func TestBenchProgressLineAndInterrupt(t *testing.T) {
+	echo := startDuplexServer(t, "echo", "--addr", "127.0.0.1:0")
+	s := newTmuxSession(t, fmt.Sprintf("%s bench --conns 2 --duration 10m %s", duplexBin, echo.url))
+	// On a terminal a progress line is shown while the run goes on.
+	s.waitFor("2 conns open", "msg/s", "echoes", "0 errors")
+	// Ctrl-C ends the run early, with the report of what was measured.
+	s.pressKey("C-c")
+	screen := s.waitFor("(interrupted: these figures cover the", "latency     p50", "duplex bench: interrupted", "EXIT=1")
+	if strings.Contains(screen, "conns open") {
+		t.Fatalf("the progress line was left on the screen:\n%s", screen)
+	}
+	// The report adds up: every message sent was echoed.
+	m := regexp.MustCompile(`messages +(\d+) sent, (\d+) echoed`).FindStringSubmatch(screen)
+	if m == nil || m[1] != m[2] || m[1] == "0" {
+		t.Fatalf("the report does not add up:\n%s", screen)
 	}
 }

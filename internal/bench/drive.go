@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -40,6 +42,11 @@ type Plan struct {
 	ServerPID int
 	// OnProgress is called about every second with the summed counters.
 	OnProgress func(elapsed time.Duration, s Snapshot)
+	// Interrupt, once closed, ends the run early as if its time were up:
+	// the runners stop, and what was measured until then is the outcome
+	// (Outcome.Interrupted). Closed while the connections are being set
+	// up, it ends the run as ctx would.
+	Interrupt <-chan struct{}
 }
 
 // Outcome is the merged result of a driven run.
@@ -49,6 +56,8 @@ type Outcome struct {
 	Server  *ServerUsage
 	// Window is the wall time Drive measured the server over.
 	Window time.Duration
+	// Interrupted says that Plan.Interrupt ended the run early.
+	Interrupted bool
 }
 
 // ServerUsage is what the server process used during the window.
@@ -80,14 +89,23 @@ func Drive(ctx context.Context, runners []Runner, plan Plan) (*Outcome, error) {
 				}
 			case <-ctx.Done():
 				return ctx.Err()
+			case <-plan.Interrupt:
+				return context.Canceled
 			}
 		}
 		return nil
 	}
+	out := &Outcome{}
+	// interrupted reports, once, that Plan.Interrupt is closed.
+	interrupted := func() <-chan struct{} {
+		if out.Interrupted {
+			return nil
+		}
+		return plan.Interrupt
+	}
 	if err := waitAll(Runner.Ready); err != nil {
 		return nil, err
 	}
-	out := &Outcome{}
 	var srv *serverSampler
 	if plan.ServerPID > 0 {
 		srv = newServerSampler(plan.ServerPID)
@@ -127,19 +145,33 @@ func Drive(ctx context.Context, runners []Runner, plan Plan) (*Outcome, error) {
 		return nil, err
 	}
 	sleep := func(d time.Duration) error {
+		if out.Interrupted {
+			return nil
+		}
+		t := time.NewTimer(d)
+		defer t.Stop()
 		select {
-		case <-time.After(d):
+		case <-t.C:
 			return nil
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-interrupted():
+			out.Interrupted = true
+			return nil
 		}
 	}
 	allDone := func() error {
 		for _, r := range runners {
-			select {
-			case <-r.Done():
-			case <-ctx.Done():
-				return ctx.Err()
+			for waiting := true; waiting; {
+				select {
+				case <-r.Done():
+					waiting = false
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-interrupted():
+					out.Interrupted = true
+					stopAll()
+				}
 			}
 		}
 		return nil
@@ -177,14 +209,28 @@ func Drive(ctx context.Context, runners []Runner, plan Plan) (*Outcome, error) {
 		srv.begin()
 		if plan.Publisher != nil {
 			stop := make(chan struct{})
+			var once sync.Once
+			end := func() { once.Do(func() { close(stop) }) }
 			var timer *time.Timer
 			if plan.Duration > 0 {
-				timer = time.AfterFunc(plan.Duration, func() { close(stop) })
+				timer = time.AfterFunc(plan.Duration, end)
 			}
+			var hit atomic.Bool
+			published := make(chan struct{})
+			go func() {
+				select {
+				case <-plan.Interrupt:
+					hit.Store(true)
+					end()
+				case <-published:
+				}
+			}()
 			pr := plan.Publisher.Run(ctx, stop)
+			close(published)
 			if timer != nil {
 				timer.Stop()
 			}
+			out.Interrupted = hit.Load()
 			out.Publish = &pr
 			err = waitDeliveries(ctx, runners, pr.Published*subscribers, plan.Drain)
 		} else {

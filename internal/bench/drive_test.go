@@ -100,3 +100,40 @@ func TestDriveConnect(t *testing.T) {
 		t.Fatalf("%+v", c)
 	}
 }
+
+func TestDriveInterrupt(t *testing.T) {
+	tg := echoServer(t, false)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		plan Plan
+		cfg  EchoConfig
+	}{
+		{"duration", Plan{Mode: "echo", Duration: time.Hour}, EchoConfig{Conns: 2, InFlight: 2, Size: 10}},
+		{"count", Plan{Mode: "echo"}, EchoConfig{Conns: 2, InFlight: 2, Size: 10, Count: 1 << 40}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := NewLocalRunner(ctx, func(ctx context.Context, ctl *Control) (*Result, error) {
+				return RunEcho(ctx, tg, tc.cfg, ctl)
+			})
+			interrupt := make(chan struct{})
+			tc.plan.Interrupt = interrupt
+			// Interrupt once echoes flow: the run stops with what it measured.
+			go func() {
+				<-r.Settled()
+				for r.Progress().Messages < 100 {
+					time.Sleep(time.Millisecond)
+				}
+				close(interrupt)
+			}()
+			out, err := Drive(ctx, []Runner{r}, tc.plan)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res := out.Result
+			if !out.Interrupted || res.Sent < 100 || res.Sent != res.Received || res.Hist.Count() != uint64(res.Received) || res.Errors != 0 {
+				t.Fatalf("interrupted %v, %+v", out.Interrupted, res)
+			}
+		})
+	}
+}

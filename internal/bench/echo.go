@@ -77,21 +77,28 @@ func RunEcho(ctx context.Context, t *Target, cfg EchoConfig, ctl *Control) (*Res
 
 	var errs errorLog
 	conns := dialAll(ctx, t, cfg.Conns, bufSize, &errs)
-	ecs := make([]*echoConn, 0, len(conns))
-	for i, c := range conns {
+	live := int64(0)
+	for _, c := range conns {
+		if c != nil {
+			live++
+		}
+	}
+	ecs := make([]*echoConn, 0, live)
+	for _, c := range conns {
 		if c == nil {
 			continue
 		}
+		i := int64(len(ecs))
 		ec := &echoConn{rawConn: c, bank: bank, cfg: &cfg, ring: make([]int64, cfg.InFlight), quota: -1,
 			refillAt: cfg.InFlight - 1}
 		if cfg.Batch {
 			ec.refillAt = cfg.InFlight / 2
 		}
 		if cfg.Count > 0 {
-			// Share the count out evenly; the first ones take the remainder.
-			n := int64(len(conns))
-			ec.quota = cfg.Count / n
-			if int64(i) < cfg.Count%n {
+			// Share the count out evenly over the connections that were
+			// opened; the first ones take the remainder.
+			ec.quota = cfg.Count / live
+			if i < cfg.Count%live {
 				ec.quota++
 			}
 		}
