@@ -176,6 +176,8 @@ func serveOptions() []serveOption {
 		intOpt("queue-size", "`bytes` a connection's send queue may hold before the client is disconnected as slow (4006)", func(c *server.Config) *int { return &c.Limits.QueueSize }),
 		intOpt("history-limit", "`publications` per history reply", func(c *server.Config) *int { return &c.Limits.HistoryLimit }),
 		intOpt("recovery-max", "`publications` one subscribe may recover", func(c *server.Config) *int { return &c.Limits.RecoveryMax }),
+		intOpt("api-body-size", "largest HTTP API request body in `bytes` (413 beyond)", func(c *server.Config) *int { return &c.Limits.APIBodySize }),
+		intOpt("broadcast-channels", "`channels` one /api/broadcast may name", func(c *server.Config) *int { return &c.Limits.BroadcastChannels }),
 		durationOpt("ping", "`interval` of the server's JSON pings (whole seconds; 0 for none)", func(c *server.Config) *server.Duration { return &c.Ping }),
 		durationOpt("pong", "`time` a client has to answer a ping", func(c *server.Config) *server.Duration { return &c.Pong }),
 		durationOpt("connect-timeout", "`time` a client has to send connect", func(c *server.Config) *server.Duration { return &c.ConnectTimeout }),

@@ -151,7 +151,14 @@ func TestServeConfigErrors(t *testing.T) {
 		t.Fatalf("exit %d, stderr:\n%s", r.code, r.stderr)
 	}
 	r = runDuplex(t, "", "serve", "--help")
-	for _, want := range []string{"-addr", "-config", "-api-key", "DUPLEX_API_KEY", "-max-message-size", "-queue-size", "-drain", "demo mode"} {
+	wants := []string{"-addr", "DUPLEX_ADDR", "-config", "DUPLEX_CONFIG", "-demo", "-log-level", "-log-format", "demo mode"}
+	for _, o := range serveOptions() {
+		wants = append(wants, envName(o.name))
+		if !regexp.MustCompile(`(?m)-` + o.name + `( |$)`).MatchString(r.stdout) {
+			t.Fatalf("serve --help does not list --%s:\n%s", o.name, r.stdout)
+		}
+	}
+	for _, want := range wants {
 		if !strings.Contains(r.stdout, want) {
 			t.Fatalf("serve --help does not mention %s:\n%s", want, r.stdout)
 		}
