@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,7 +22,8 @@ func init() {
 }
 
 const execAbout = `
-Listens for WebSocket connections and starts PROGRAM for each one. Every
+Listens for WebSocket connections and starts PROGRAM for each one. The
+flags of exec come before PROGRAM; what follows it is its arguments. Every
 line the program writes on its standard output is sent as a text message
 (a line that is not UTF-8 goes as binary); every message received is
 written to its standard input followed by a newline. With --binary, each
@@ -64,29 +68,33 @@ type execOptions struct {
 }
 
 func runExec(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newCommandFlags("exec", "exec [--addr HOST:PORT] [flags] -- PROGRAM [ARGS...]", execAbout, execExamples, stdout, stderr)
+	fs := newCommandFlags("exec", "exec [--addr HOST:PORT] [flags] [--] PROGRAM [ARGS...]", execAbout, execExamples, stdout, stderr)
 	o := &execOptions{}
-	fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "address to listen on")
+	fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "`HOST:PORT` to listen on (port 0: any free port, printed at start)")
 	fs.BoolVar(&o.binary, "binary", false, "binary mode: chunks of output become binary messages, messages go to input unchanged")
 	fs.IntVar(&o.maxProcs, "max-procs", 64, "most programs running at once; further connections get 503")
-	fs.Int64Var(&o.maxMessage, "max-message", 1<<20, "largest message accepted, and longest output line sent, in bytes")
-	fs.DurationVar(&o.idleTimeout, "idle-timeout", 0, "close a connection with no message either way for this long (0: never)")
+	fs.Int64Var(&o.maxMessage, "max-message", 1<<20, "largest message accepted, and longest output line sent, in `bytes` (1009 beyond)")
+	fs.DurationVar(&o.idleTimeout, "idle-timeout", 0, "close a connection with no message either way for this `duration`, with 1001 (0: never)")
 	fs.DurationVar(&o.killAfter, "kill-after", 2*time.Second, "after the connection closes, wait this long for the program to exit before SIGTERM (and as long again before SIGKILL)")
-	fs.Var(&o.origins, "origin", "host pattern (path.Match) of browser pages allowed besides the server's own host (repeatable)")
+	fs.Var(&o.origins, "origin", "host `pattern` (path.Match, such as *.example.com) of browser pages allowed besides the server's own host (repeatable)")
 	fs.BoolVar(&o.anyOrigin, "any-origin", false, "allow pages from any origin (only for programs that do not rely on cookies)")
 	fs.BoolVar(&o.compress, "compress", false, "accept permessage-deflate")
-	fs.StringVar(&o.passenv, "passenv", "PATH,HOME,LANG,LC_ALL,TZ,TMPDIR", "comma-separated variables of this environment passed to the program")
-	fs.StringVar(&o.dir, "dir", "", "working directory of the program (default: this one's)")
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
+	fs.StringVar(&o.passenv, "passenv", "PATH,HOME,LANG,LC_ALL,TZ,TMPDIR", "comma-separated `names` of variables of this environment passed to the program")
+	fs.StringVar(&o.dir, "dir", "", "working `directory` of the program (default: this one's)")
+	// Flags end at the program: what follows it are its own arguments,
+	// as with websocketd, env or sudo ("--" before it is optional).
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if len(pos) == 0 {
-		return usageError(fs, "give the program to run after --, such as: duplex exec -- ./script.sh")
+	if fs.NArg() == 0 {
+		return usageError(fs, "give the program to run, such as: duplex exec -- ./script.sh")
 	}
-	o.argv = pos
-	if o.maxProcs < 1 || o.maxMessage < 1 || o.killAfter <= 0 {
-		return usageError(fs, "--max-procs, --max-message and --kill-after must be positive")
+	o.argv = fs.Args()
+	if o.maxProcs < 1 || o.maxMessage < 1 || o.killAfter <= 0 || o.idleTimeout < 0 {
+		return usageError(fs, "--max-procs, --max-message and --kill-after must be positive, --idle-timeout not negative")
+	}
+	if err := checkProgram(o.argv[0], o.dir); err != nil {
+		return err
 	}
 	ln, err := listen(ctx, o.addr, "--addr")
 	if err != nil {
@@ -94,7 +102,7 @@ func runExec(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	srv := newExecServer(o, stderr)
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
-	fmt.Fprintf(stdout, "duplex exec listening on ws://%s/ running %s\n", ln.Addr(), strings.Join(o.argv, " "))
+	fmt.Fprintf(stdout, "duplex exec listening on ws://%s/ running %s\n", ln.Addr(), shellJoin(o.argv))
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), o.killAfter*3)
@@ -106,6 +114,32 @@ func runExec(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	srv.wait()
+	return nil
+}
+
+// checkProgram reports, before any connection comes, a program that
+// cannot be started: a path (relative to dir, if given) that is not an
+// executable file, or a name not found in PATH.
+func checkProgram(name, dir string) error {
+	if !strings.Contains(name, "/") {
+		if _, err := exec.LookPath(name); err != nil {
+			return fmt.Errorf("cannot run %s: it is not an executable found in PATH", name)
+		}
+		return nil
+	}
+	path := name
+	if dir != "" && !filepath.IsAbs(path) {
+		path = filepath.Join(dir, path)
+	}
+	fi, err := os.Stat(path)
+	switch {
+	case err != nil:
+		return fmt.Errorf("cannot run %s: %w", name, errors.Unwrap(err))
+	case fi.IsDir():
+		return fmt.Errorf("cannot run %s: it is a directory", name)
+	case fi.Mode().Perm()&0o111 == 0:
+		return fmt.Errorf("cannot run %s: it is not executable (chmod +x %s, or run it through its interpreter: -- sh %s)", name, name, name)
+	}
 	return nil
 }
 
@@ -181,3 +215,18 @@ func (s *execServer) shutdown() {
 }
 
 func (s *execServer) wait() { s.wg.Wait() }
+
+// shellJoin shows a command line as it would be typed in a shell.
+func shellJoin(argv []string) string {
+	out := make([]string, len(argv))
+	for i, a := range argv {
+		if a != "" && strings.IndexFunc(a, func(r rune) bool {
+			return !(r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || strings.ContainsRune("-_./:=,+@%", r))
+		}) < 0 {
+			out[i] = a
+			continue
+		}
+		out[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+	}
+	return strings.Join(out, " ")
+}

@@ -55,6 +55,15 @@ func cgiEnv(r *http.Request, o *execOptions, id int64) []string {
 		case "Authorization", "Proxy":
 			continue
 		}
+		// A name with "_" or other characters would map to the same
+		// variable as a header with "-" in their place, so that a client
+		// could pass off its own X_Forwarded_For as the X-Forwarded-For
+		// of a proxy in front: such headers are left out, as nginx does.
+		if strings.IndexFunc(name, func(r rune) bool {
+			return !(r == '-' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')
+		}) >= 0 {
+			continue
+		}
 		key := "HTTP_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
 		set(key, strings.Join(vals, ", "))
 	}

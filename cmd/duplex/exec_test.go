@@ -232,7 +232,9 @@ func TestExecClientCloseEndsProgram(t *testing.T) {
 func TestExecEnvironment(t *testing.T) {
 	t.Setenv("SECRET_VAR", "must not leak")
 	_, url := startExec(t)
-	h := http.Header{"X-Test": {"42"}, "Authorization": {"Basic YW5uOnB3"}}
+	// X_Test would become HTTP_X_TEST too: it is left out, so that it
+	// cannot pass for the X-Test header.
+	h := http.Header{"X-Test": {"42"}, "X_Test": {"spoofed"}, "Authorization": {"Basic YW5uOnB3"}}
 	c := dialExec(t, url+"some/path?q=1", h)
 	c.expect("hello id=1 query=q=1 ")
 	c.send("env")
@@ -309,8 +311,29 @@ func TestExecBinaryMode(t *testing.T) {
 }
 
 func TestExecUsage(t *testing.T) {
-	r := runDuplex(t, "", "exec", "--addr", "127.0.0.1:0")
-	if r.code != 2 || !strings.Contains(r.stderr, "give the program to run after --") {
-		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	checkUsageError(t, runDuplex(t, "", "exec", "--addr", "127.0.0.1:0"), "give the program to run")
+	checkUsageError(t, runDuplex(t, "", "exec", "--max-procs", "0", "--", "cat"), "--max-procs, --max-message and --kill-after must be positive")
+	// A program that cannot run is reported at once, not at the first
+	// connection.
+	dir := t.TempDir()
+	plain := filepath.Join(dir, "plain.sh")
+	if err := os.WriteFile(plain, []byte("echo hi\n"), 0o644); err != nil {
+		t.Fatal(err)
 	}
+	checkOneLineError(t, runDuplex(t, "", "exec", "--addr", "127.0.0.1:0", "--", filepath.Join(dir, "missing.sh")), 1,
+		"cannot run "+filepath.Join(dir, "missing.sh")+": no such file or directory")
+	checkOneLineError(t, runDuplex(t, "", "exec", "--addr", "127.0.0.1:0", "--", plain), 1, "it is not executable (chmod +x")
+	checkOneLineError(t, runDuplex(t, "", "exec", "--addr", "127.0.0.1:0", "no-such-program-here"), 1,
+		"cannot run no-such-program-here: it is not an executable found in PATH")
+	checkOneLineError(t, runDuplex(t, "", "exec", "--addr", "127.0.0.1:0", "--dir", dir, "--", "./missing.sh"), 1,
+		"cannot run ./missing.sh: no such file or directory")
+
+	// Without "--", the flags end at the program: the rest are its own.
+	srv := startDuplexServer(t, "exec", "--addr", "127.0.0.1:0", "sh", "-c", `echo "args: $0 $1"`, "first", "--second")
+	if !strings.Contains(srv.stdout.String(), `running sh -c 'echo "args: $0 $1"' first --second`) {
+		t.Fatalf("the listening line shows %q", srv.stdout.String())
+	}
+	c := dialExec(t, srv.url, nil)
+	c.expect("args: first --second")
+	c.expectClose(websocket.StatusNormalClosure, "program exited")
 }
