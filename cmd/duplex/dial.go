@@ -37,8 +37,9 @@ arrive ("< " in front); lines starting with "/" are commands:
   /quit               close with 1000 and exit (also Ctrl-D or Ctrl-C)
   /help               list the commands ("//text" sends "/text")
 
-With a pipe on standard input, every line is sent as a text message
-(--binary: every chunk read as a binary message) and every message
+With a pipe on standard input, every line is sent as a text message (a
+line that is not UTF-8 as a binary one; --binary: every chunk read as a
+binary message) and every message
 received is printed on its own line: text as is, binary in hex (or
 --binary-format base64). At the end of the input the connection is closed
 with 1000 (after --linger, for servers that answer late) and the command
@@ -110,7 +111,7 @@ func runDial(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.DurationVar(&o.pingInterval, "ping-interval", 0, "send a ping every `interval` (shown with --show-control; a ping unanswered for 10s is an error)")
 	fs.Int64Var(&o.maxMessage, "max-message", websocket.DefaultReadLimit, "largest message accepted, in `bytes` (a larger one closes the connection with 1009)")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Second, "longest `time` to connect, proxy and TLS included")
-	fs.DurationVar(&o.linger, "linger", 250*time.Millisecond, "pipe mode: at the end of the input, wait until no message came for this `long` before closing, so that replies in flight are printed (0: close at once)")
+	fs.DurationVar(&o.linger, "linger", 250*time.Millisecond, "pipe mode: at the end of the input, wait until no message came for this `duration` before closing, so that replies in flight are printed (0: close at once)")
 	fs.StringVar(&o.interactive, "interactive", "auto", "`auto` (when standard input and output are a terminal), always or never")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {

@@ -294,7 +294,13 @@ func (s *dialSession) pipe(ctx context.Context, in io.Reader) error {
 				s.closeWith(websocket.StatusNormalClosure, "")
 				return s.outcome()
 			}
-			if err := s.conn.Write(ctx, typ, c.p); err != nil {
+			t := typ
+			if t == websocket.MessageText && !utf8.Valid(c.p) {
+				// A text message must be UTF-8: send the line as it is,
+				// as a binary message.
+				t = websocket.MessageBinary
+			}
+			if err := s.conn.Write(ctx, t, c.p); err != nil {
 				<-s.done
 				return s.outcome()
 			}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/duplexws/duplex/websocket"
 	"golang.org/x/term"
@@ -106,7 +107,11 @@ func (s *dialSession) finish() error {
 func (s *dialSession) command(ctx context.Context, line string) (quit bool) {
 	if !strings.HasPrefix(line, "/") || strings.HasPrefix(line, "//") {
 		line = strings.TrimPrefix(line, "/")
-		if err := s.conn.Write(ctx, websocket.MessageText, []byte(line)); err != nil {
+		typ := websocket.MessageText
+		if !utf8.ValidString(line) {
+			typ = websocket.MessageBinary // a text message must be UTF-8
+		}
+		if err := s.conn.Write(ctx, typ, []byte(line)); err != nil {
 			s.note(true, "send failed: %v", err)
 			<-s.done
 			return true

@@ -40,6 +40,13 @@ func TestDialPipeAgainstDuplexEcho(t *testing.T) {
 		t.Fatalf("a clean pipe run should print nothing on stderr, got %q", r.stderr)
 	}
 
+	// A line that is not UTF-8 cannot be a text message: it goes as
+	// binary, and its echo is shown in hex.
+	r = runDuplex(t, "text\n\xff\xfe\n", "dial", echo.url)
+	if r.code != 0 || r.stdout != "text\nfffe\n" {
+		t.Fatalf("non-UTF-8 line: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+
 	// Binary mode: the input is one chunk, the echo is shown in hex or base64.
 	r = runDuplex(t, "\x00\x01\xfe\xff", "dial", "--binary", echo.url)
 	if r.code != 0 || r.stdout != "0001feff\n" {
