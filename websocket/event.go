@@ -229,8 +229,8 @@ func (ec *eventConn) directBuf(least int) []byte {
 func (ec *eventConn) feedPayload(p []byte, s *eventScratch) error {
 	c := ec.c
 	c.rbuf, c.rpos, c.rend = p, 0, len(p)
-	// The bytes are where readMsgData puts them: it copies them onto
-	// themselves (which costs nothing), unmasks and checks them.
+	// The bytes are where readMsgData puts them: readPayload sees that
+	// and skips the copy; it unmasks and checks them in place.
 	k, err := c.readMsgData(p)
 	*ec.msg = (*ec.msg)[:len(*ec.msg)+k]
 	if err == nil {
@@ -299,8 +299,8 @@ func (ec *eventConn) readPlain() ([]byte, error) {
 	c := ec.c
 	if ec.msg == nil && c.frame.fin && c.frameLeft <= int64(c.rend-c.rpos) {
 		// The whole message is this frame and is all in the input:
-		// unmask and check it where it lies, no copy. (readPayload
-		// copies the input onto itself.)
+		// unmask and check it where it lies, no copy (readPayload
+		// skips copying bytes onto themselves).
 		p := c.rbuf[c.rpos : c.rpos+int(c.frameLeft) : c.rpos+int(c.frameLeft)]
 		n := 0
 		for {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"time"
+	"unsafe"
 )
 
 // Read reads the next data message and returns its type and payload in a new
@@ -233,7 +234,14 @@ func (c *Conn) readPayload(p []byte) (int, error) {
 	var n int
 	switch {
 	case c.rpos < c.rend:
-		n = copy(p, c.rbuf[c.rpos:c.rend])
+		src := c.rbuf[c.rpos:c.rend]
+		n = min(len(p), len(src))
+		// Event mode parses long payloads where they were read, so p and
+		// src can be the same bytes: copying them onto themselves would
+		// cost a whole pass over a large message.
+		if unsafe.SliceData(p) != unsafe.SliceData(src) {
+			copy(p, src[:n])
+		}
 		c.rpos += n
 	case len(p) >= c.cfg.readBufferSize && c.ev.Load() == nil:
 		// Large reads go straight to the caller's buffer: no extra copy.
