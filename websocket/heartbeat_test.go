@@ -64,3 +64,44 @@ func TestHeartbeat(t *testing.T) {
 		t.Fatalf("server did not read the live client's message: %v", err)
 	}
 }
+
+// A heartbeat tick that comes while our close frame waits for its answer
+// cannot ping (nothing may follow a close frame); that is not the peer's
+// failure, and must not close the connection under the close handshake.
+// The tick is run by hand at that moment; the server answers the close
+// only afterwards.
+func TestHeartbeatDuringCloseHandshake(t *testing.T) {
+	proceed := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		<-proceed
+		_, _, _ = c.Read(context.Background()) // answers the close
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() {
+		select {
+		case <-proceed:
+		default:
+			close(proceed)
+		}
+	})
+	c := dialT(t, "ws"+strings.TrimPrefix(srv.URL, "http"), &DialOptions{PingInterval: time.Hour})
+
+	closed := make(chan error, 1)
+	go func() { closed <- c.Close(StatusNormalClosure, "bye") }()
+	for !c.closeSent.Load() {
+		time.Sleep(time.Millisecond)
+	}
+	c.heartbeatTick()
+	if c.isClosed() {
+		t.Fatal("a heartbeat tick during the close handshake closed the connection")
+	}
+	close(proceed)
+	if err := <-closed; err != nil {
+		t.Fatalf("Close: %v, want the handshake to complete", err)
+	}
+}

@@ -77,7 +77,10 @@ func (c *Conn) heartbeatTick() {
 	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.pingTimeout)
 	_, err := c.Ping(ctx)
 	cancel()
-	if c.isClosed() {
+	if c.isClosed() || c.closeSent.Load() {
+		// Once our close frame is out no ping may follow it, and the
+		// close handshake has its own timeout: a failed ping then says
+		// nothing about the peer, and must not cut the handshake short.
 		return
 	}
 	if err != nil {
