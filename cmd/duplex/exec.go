@@ -172,7 +172,7 @@ func (s *execServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.running.Add(1) > int64(s.o.maxProcs) {
 		s.running.Add(-1)
 		w.Header().Set("Retry-After", "1")
-		http.Error(w, fmt.Sprintf("too many connections: the limit of %d programs at once is reached", s.o.maxProcs), http.StatusServiceUnavailable)
+		http.Error(w, fmt.Sprintf("too many connections: %d programs already run, the most --max-procs allows", s.o.maxProcs), http.StatusServiceUnavailable)
 		return
 	}
 	defer s.running.Add(-1)

@@ -256,6 +256,9 @@ func TestExecLimits(t *testing.T) {
 	if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("a third connection over --max-procs 2: err %v, response %v", err, resp)
 	}
+	// duplex dial shows why.
+	checkOneLineError(t, runDuplex(t, "", "dial", url), 1,
+		`answered 503 Service Unavailable instead of switching to WebSocket: "too many connections: 2 programs already run, the most --max-procs allows"`)
 	// A message over --max-message closes with 1009; its program ends and
 	// makes room for another connection.
 	a.send(strings.Repeat("x", 101))
