@@ -62,6 +62,11 @@ type EventHandler interface {
 	HandleJoin(channel string, info *ClientInfo)
 	// HandleLeave receives a leave event for channel.
 	HandleLeave(channel string, info *ClientInfo)
+	// HandleLost tells the hub that events of channel may have been lost
+	// on their way to this node (a broker that lost its connection and
+	// subscribed again, say). Every local subscriber of channel then gets a
+	// PushLost, so that its client resubscribes and recovers from history.
+	HandleLost(channel string)
 }
 
 // PublishOptions are the per-publication settings a broker receives. The hub

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"errors"
 	"slices"
 	"sync"
 	"testing"
@@ -55,6 +56,9 @@ func (l lateHandler) HandleJoin(ch string, i *ClientInfo) {
 func (l lateHandler) HandleLeave(ch string, i *ClientInfo) {
 	l.b.later(func(h EventHandler) { h.HandleLeave(ch, i) })
 }
+func (l lateHandler) HandleLost(ch string) {
+	l.b.later(func(h EventHandler) { h.HandleLost(ch) })
+}
 
 // TestLateDeliveringBroker: with a broker whose deliveries arrive after
 // the publications are already in history, a new subscription gets each
@@ -91,5 +95,38 @@ func TestLateDeliveringBroker(t *testing.T) {
 		if got := r.offsets("chat:x"); !slices.Equal(got, []uint64{3}) {
 			t.Fatalf("%s subscriber got %v live, want only [3]: 1 and 2 were in its start position", name, got)
 		}
+	}
+}
+
+// TestBrokerReportsLostEvents: when the broker says it may have lost
+// events of a channel, every live subscriber gets a PushLost (and nothing
+// else changes), and a subscription not yet started fails to start with
+// ErrEventsLost, so that both resubscribe with recovery.
+func TestBrokerReportsLostEvents(t *testing.T) {
+	b := newLateBroker()
+	h := newTestHub(t, Options{Broker: b, Namespaces: map[string]NamespaceOptions{"chat": {HistorySize: 100, HistoryTTL: time.Hour}}})
+	live, other := &recorder{}, &recorder{}
+	subscribe(t, h, "chat:x", live, SubscribeOptions{})
+	subscribe(t, h, "chat:y", other, SubscribeOptions{})
+	held := &recorder{}
+	sub, _, err := h.Subscribe(t.Context(), "chat:x", held, SubscribeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.h.HandleLost("chat:x")
+	publish(t, h, "chat:x", `1`)
+	b.release()
+	if err := sub.Start(); !errors.Is(err, ErrEventsLost) {
+		t.Fatalf("Start after lost events: %v, want ErrEventsLost", err)
+	}
+	var kinds []string
+	for _, p := range live.all() {
+		kinds = append(kinds, p.Kind.String())
+	}
+	if !slices.Equal(kinds, []string{"lost", "publication"}) {
+		t.Fatalf("live subscriber got %v, want [lost publication]", kinds)
+	}
+	if n := len(held.all()) + len(other.all()); n != 0 {
+		t.Fatalf("%d pushes reached the held subscriber or another channel", n)
 	}
 }

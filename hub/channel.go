@@ -50,6 +50,7 @@ type entry struct {
 	mu       sync.Mutex // guards the fields below, and the switch to live
 	held     []*Push
 	overflow bool
+	lost     bool           // a PushLost arrived while held
 	after    StreamPosition // held publications at or before it are skipped
 }
 

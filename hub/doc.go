@@ -45,5 +45,8 @@
 // publications) from the broker. The caller sends its reply with the
 // recovered publications and then calls [Subscription.Start], which delivers
 // the held pushes newer than the returned position and switches to live
-// delivery. Nothing is lost and nothing is delivered twice.
+// delivery. Nothing is lost and nothing is delivered twice. When a broker
+// cannot promise that (it lost events of a channel on their way to this
+// node), it says so with EventHandler.HandleLost, and every local
+// subscriber gets a [PushLost] so that its client recovers from history.
 package hub

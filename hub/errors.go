@@ -31,6 +31,11 @@ var (
 	// subscription delivers nothing; unsubscribe and subscribe again with
 	// recovery from the position returned by Subscribe.
 	ErrHeldOverflow = errors.New("hub: too many publications arrived before Start; unsubscribe and subscribe again with recovery")
+	// ErrEventsLost is returned by Subscription.Start when the broker
+	// reported lost events of the channel (EventHandler.HandleLost) between
+	// Subscribe and Start. As with ErrHeldOverflow, the subscription
+	// delivers nothing; subscribe again with recovery.
+	ErrEventsLost = errors.New("hub: the broker lost events before Start; unsubscribe and subscribe again with recovery")
 	// ErrBrokerAttached is returned when a broker is attached to a second hub.
 	ErrBrokerAttached = errors.New("hub: broker already attached to a hub; create one broker per hub")
 )

@@ -16,6 +16,10 @@ func (ev events) HandleLeave(channel string, info *ClientInfo) {
 	ev.h.fanOut(channel, PushLeave, nil, info)
 }
 
+func (ev events) HandleLost(channel string) {
+	ev.h.fanOut(channel, PushLost, nil, nil)
+}
+
 // fanOut builds one Push and hands it to every local subscriber of channel.
 // It allocates only the Push, whatever the number of subscribers, and never
 // waits for a subscriber: Deliver is non-blocking by contract.
@@ -79,8 +83,15 @@ func (e *entry) hold(p *Push, max int) holdResult {
 		}
 		return holdDropped
 	}
-	if e.overflow || e.removed.Load() {
+	if e.overflow || e.lost || e.removed.Load() {
 		return holdDropped
+	}
+	if p.Kind == PushLost {
+		// What is held may have gaps: Start fails and the client
+		// subscribes again with recovery.
+		e.lost = true
+		e.held = nil
+		return holdKept
 	}
 	if len(e.held) >= max {
 		e.overflow = true

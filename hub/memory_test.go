@@ -23,6 +23,7 @@ func (s *sink) HandlePublication(_ string, p *Publication) {
 }
 func (s *sink) HandleJoin(ch string, i *ClientInfo)  { s.event("join " + ch + " " + i.Client) }
 func (s *sink) HandleLeave(ch string, i *ClientInfo) { s.event("leave " + ch + " " + i.Client) }
+func (s *sink) HandleLost(ch string)                 { s.event("lost " + ch) }
 func (s *sink) event(e string) {
 	s.mu.Lock()
 	s.events = append(s.events, e)

@@ -16,9 +16,13 @@ const (
 	PushJoin
 	// PushLeave announces that a client unsubscribed (Push.Info).
 	PushLeave
+	// PushLost says that the broker may have lost events of the channel
+	// on their way to this node (EventHandler.HandleLost). It carries no
+	// data: the subscriber's client should subscribe again with recovery.
+	PushLost
 )
 
-// String returns "publication", "join" or "leave".
+// String returns "publication", "join", "leave" or "lost".
 func (k PushKind) String() string {
 	switch k {
 	case PushPublication:
@@ -27,6 +31,8 @@ func (k PushKind) String() string {
 		return "join"
 	case PushLeave:
 		return "leave"
+	case PushLost:
+		return "lost"
 	}
 	return "unknown"
 }

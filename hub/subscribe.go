@@ -135,8 +135,9 @@ func (h *Hub) startPosition(ctx context.Context, channel string, ns NamespaceOpt
 // Start delivers the pushes held since Subscribe that are newer than the
 // returned position, then switches the subscription to live delivery.
 // Calling it again does nothing. It fails with ErrHeldOverflow when more
-// than Options.MaxHeld pushes arrived before it, and with ErrNotSubscribed
-// after Unsubscribe.
+// than Options.MaxHeld pushes arrived before it, with ErrEventsLost when the
+// broker reported lost events meanwhile, and with ErrNotSubscribed after
+// Unsubscribe.
 func (s *Subscription) Start() error {
 	e := s.e
 	e.mu.Lock()
@@ -148,6 +149,8 @@ func (s *Subscription) Start() error {
 		return nil
 	case e.overflow:
 		return fmt.Errorf("%w (channel %q)", ErrHeldOverflow, s.ch.name)
+	case e.lost:
+		return fmt.Errorf("%w (channel %q)", ErrEventsLost, s.ch.name)
 	}
 	var delivered, dropped uint64
 	for _, p := range e.held {

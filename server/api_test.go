@@ -3,9 +3,7 @@ package server
 import (
 	"context"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -165,19 +163,7 @@ func (listingBroker) Channels(context.Context) (map[string]int, error) {
 }
 
 func TestAPIChannelsFromBroker(t *testing.T) {
-	srv, err := New(testConfig(), Options{
-		Broker: listingBroker{hub.NewMemoryBroker(hub.MemoryBrokerOptions{})},
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv)
-	t.Cleanup(func() {
-		_ = srv.Close()
-		hs.Close()
-	})
-	ts := &testServer{srv: srv, http: hs}
+	ts := startServerWith(t, Options{Broker: listingBroker{hub.NewMemoryBroker(hub.MemoryBrokerOptions{})}}, nil)
 	_, m := ts.api(t, "channels", map[string]any{"pattern": "chat:*"})
 	ch := m.obj("result").obj("channels")
 	if len(ch) != 1 || ch.obj("chat:elsewhere").num("num_clients") != 3 {

@@ -44,11 +44,18 @@ type testServer struct {
 // edit; everything is stopped at the end of the test.
 func startServer(t testing.TB, edit func(*Config)) *testServer {
 	t.Helper()
+	return startServerWith(t, Options{}, edit)
+}
+
+// startServerWith is startServer with opts (a broker of the test's).
+func startServerWith(t testing.TB, opts Options, edit func(*Config)) *testServer {
+	t.Helper()
 	cfg := testConfig()
 	if edit != nil {
 		edit(&cfg)
 	}
-	srv, err := New(cfg, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv, err := New(cfg, opts)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

@@ -1,7 +1,10 @@
 package server
 
 import (
+	"sync/atomic"
 	"testing"
+
+	"github.com/duplexws/duplex/hub"
 )
 
 func pubOffsets(t *testing.T, v any) []int {
@@ -139,5 +142,62 @@ func TestHistory(t *testing.T) {
 				t.Fatalf("history %v", res)
 			}
 		})
+	}
+}
+
+// lossyBroker is a memory broker that loses this node's publications while
+// drop is set, and lets the test report the loss as a broker would after
+// an outage.
+type lossyBroker struct {
+	*hub.MemoryBroker
+	h    hub.EventHandler
+	drop atomic.Bool
+}
+
+func (b *lossyBroker) Attach(h hub.EventHandler) error {
+	b.h = h
+	return b.MemoryBroker.Attach(lossyHandler{b})
+}
+
+type lossyHandler struct{ b *lossyBroker }
+
+func (l lossyHandler) HandlePublication(ch string, p *hub.Publication) {
+	if !l.b.drop.Load() {
+		l.b.h.HandlePublication(ch, p)
+	}
+}
+func (l lossyHandler) HandleJoin(ch string, i *hub.ClientInfo)  { l.b.h.HandleJoin(ch, i) }
+func (l lossyHandler) HandleLeave(ch string, i *hub.ClientInfo) { l.b.h.HandleLeave(ch, i) }
+func (l lossyHandler) HandleLost(ch string)                     { l.b.h.HandleLost(ch) }
+
+// TestBrokerLostEvents: publications the broker lost on their way to this
+// node come back once it reports the loss: the client is told to
+// resubscribe (2500), and recovering from its last offset fills the gap.
+func TestBrokerLostEvents(t *testing.T) {
+	b := &lossyBroker{MemoryBroker: hub.NewMemoryBroker(hub.MemoryBrokerOptions{})}
+	ts := startServerWith(t, Options{Broker: b}, nil)
+	c := dial(t, ts)
+	c.connect(token(t, "alice", 0))
+	epoch := c.ok("subscribe", map[string]any{"channel": "chat:l"}).str("epoch")
+	ts.api(t, "publish", map[string]any{"channel": "chat:l", "data": 1})
+	if p := c.push("publication"); p.num("offset") != 1 {
+		t.Fatalf("publication %v", p)
+	}
+	b.drop.Store(true)
+	ts.api(t, "publish", map[string]any{"channel": "chat:l", "data": 2})
+	ts.api(t, "publish", map[string]any{"channel": "chat:l", "data": 3})
+	b.drop.Store(false)
+	b.h.HandleLost("chat:l")
+	u := c.push("unsubscribe")
+	if u.str("channel") != "chat:l" || u.num("code") != 2500 || u["resubscribe"] != true {
+		t.Fatalf("unsubscribe push %v, want 2500 with resubscribe", u)
+	}
+	res := c.ok("subscribe", map[string]any{"channel": "chat:l", "recover": true, "offset": 1, "epoch": epoch})
+	if res["recovered"] != true || !equalInts(pubOffsets(t, res["publications"]), []int{2, 3}) {
+		t.Fatalf("recovery after the loss: %v", res)
+	}
+	ts.api(t, "publish", map[string]any{"channel": "chat:l", "data": 4})
+	if p := c.push("publication"); p.num("offset") != 4 {
+		t.Fatalf("publication after recovery %v, want offset 4", p)
 	}
 }

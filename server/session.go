@@ -97,8 +97,15 @@ func newSession(srv *Server, conn *websocket.Conn, remote string) *session {
 // It runs inside the hub's fan-out and so never blocks and never calls the
 // hub.
 func (s *session) Deliver(p *hub.Push) bool {
-	if (p.Kind == hub.PushJoin || p.Kind == hub.PushLeave) && p.Info != nil && p.Info.Client == s.id {
+	switch {
+	case (p.Kind == hub.PushJoin || p.Kind == hub.PushLeave) && p.Info != nil && p.Info.Client == s.id:
 		return true // a client never hears about itself joining or leaving
+	case p.Kind == hub.PushLost:
+		// The broker may have lost publications of the channel: the client
+		// resubscribes (2500) and recovers them. Not from here: Deliver
+		// runs inside the fan-out and must not call the hub.
+		go s.serverUnsubscribe(p.Channel, unsubscribeResubscribe, "resubscribe", true)
+		return true
 	}
 	pm, err := s.srv.prepared.get(p)
 	if err != nil {

@@ -154,9 +154,10 @@ func (s *session) subscribeLocked(b []byte, req subscribeRequest) ([]byte, func(
 
 	start := func() {
 		err := sub.Start()
-		if errors.Is(err, hub.ErrHeldOverflow) {
-			// Too many publications arrived while subscribing: the client
-			// resubscribes with recovery and gets them from history.
+		if errors.Is(err, hub.ErrHeldOverflow) || errors.Is(err, hub.ErrEventsLost) {
+			// Too many publications arrived while subscribing, or the
+			// broker lost some: the client resubscribes with recovery and
+			// gets them from history.
 			s.serverUnsubscribe(req.channel, unsubscribeResubscribe, "resubscribe", true)
 		}
 	}
