@@ -78,7 +78,9 @@ func validWireCode(code StatusCode) bool {
 // CloseError is the error returned when the peer closes the connection with a
 // close frame. Code is StatusNoStatusRcvd when the frame carried no code.
 type CloseError struct {
-	Code   StatusCode
+	// Code is the status code of the peer's close frame.
+	Code StatusCode
+	// Reason is the UTF-8 reason of the peer's close frame, often empty.
 	Reason string
 }
 
