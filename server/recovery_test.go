@@ -172,13 +172,22 @@ func (l lossyHandler) HandleLost(ch string)                     { l.b.h.HandleLo
 
 // TestBrokerLostEvents: publications the broker lost on their way to this
 // node come back once it reports the loss: the client is told to
-// resubscribe (2500), and recovering from its last offset fills the gap.
+// resubscribe (2500), and recovering from its last offset fills the gap;
+// a connection with the channel as a server-side subscription reconnects.
 func TestBrokerLostEvents(t *testing.T) {
 	b := &lossyBroker{MemoryBroker: hub.NewMemoryBroker(hub.MemoryBrokerOptions{})}
 	ts := startServerWith(t, Options{Broker: b}, nil)
 	c := dial(t, ts)
 	c.connect(token(t, "alice", 0))
 	epoch := c.ok("subscribe", map[string]any{"channel": "chat:l"}).str("epoch")
+	// A server-side subscription cannot be resubscribed by its client:
+	// that connection is ended with 4008 and recovers when it reconnects.
+	tok, err := SignToken("HS256", testSecret, TokenClaims{User: "bob", Channels: []string{"chat:l"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := dial(t, ts)
+	d.connect(tok)
 	ts.api(t, "publish", map[string]any{"channel": "chat:l", "data": 1})
 	if p := c.push("publication"); p.num("offset") != 1 {
 		t.Fatalf("publication %v", p)
@@ -192,6 +201,7 @@ func TestBrokerLostEvents(t *testing.T) {
 	if u.str("channel") != "chat:l" || u.num("code") != 2500 || u["resubscribe"] != true {
 		t.Fatalf("unsubscribe push %v, want 2500 with resubscribe", u)
 	}
+	d.expectClosed(DisconnectInsufficient)
 	res := c.ok("subscribe", map[string]any{"channel": "chat:l", "recover": true, "offset": 1, "epoch": epoch})
 	if res["recovered"] != true || !equalInts(pubOffsets(t, res["publications"]), []int{2, 3}) {
 		t.Fatalf("recovery after the loss: %v", res)

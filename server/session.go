@@ -104,7 +104,7 @@ func (s *session) Deliver(p *hub.Push) bool {
 		// The broker may have lost publications of the channel: the client
 		// resubscribes (2500) and recovers them. Not from here: Deliver
 		// runs inside the fan-out and must not call the hub.
-		go s.serverUnsubscribe(p.Channel, unsubscribeResubscribe, "resubscribe", true)
+		go s.lostTrack(p.Channel)
 		return true
 	}
 	pm, err := s.srv.prepared.get(p)
@@ -422,6 +422,22 @@ func (s *session) dropSubLocked(ctx context.Context, channel string, st *subStat
 		s.srv.log.Warn("unsubscribe failed; presence may linger until it expires", "channel", channel, "client", s.id, "err", err)
 	}
 	s.srv.channelRemoved(channel)
+}
+
+// lostTrack handles a subscription that may have missed publications
+// (the broker lost some, or too many arrived while subscribing): the client
+// resubscribes with recovery (2500). A server-side subscription cannot be
+// resubscribed by the client, so its connection is ended instead (4008):
+// the client reconnects and recovers it through connect.subs.
+func (s *session) lostTrack(channel string) {
+	s.mu.Lock()
+	st := s.subs[channel]
+	s.mu.Unlock()
+	if st != nil && st.serverSide {
+		s.disconnect(DisconnectInsufficient)
+		return
+	}
+	s.serverUnsubscribe(channel, unsubscribeResubscribe, "resubscribe", true)
 }
 
 // serverUnsubscribe ends a subscription from the server side (backend

@@ -158,7 +158,7 @@ func (s *session) subscribeLocked(b []byte, req subscribeRequest) ([]byte, func(
 			// Too many publications arrived while subscribing, or the
 			// broker lost some: the client resubscribes with recovery and
 			// gets them from history.
-			s.serverUnsubscribe(req.channel, unsubscribeResubscribe, "resubscribe", true)
+			s.lostTrack(req.channel)
 		}
 	}
 	return b, start, nil
