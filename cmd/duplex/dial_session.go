@@ -38,10 +38,10 @@ type dialSession struct {
 	done     chan struct{} // the reader ended; end holds why
 	end      error
 
-	// pingsOut counts our pings whose pong has not arrived: their pongs
-	// are shown by ping, with the round trip time.
+	// pingsOut holds the send times of our pings whose pong has not come,
+	// oldest first: a pong answers the oldest (RFC 6455 §5.5.3).
 	pingMu   sync.Mutex
-	pingsOut int
+	pingsOut []time.Time
 }
 
 // newDialSession returns a session; conn is set once dialled.
@@ -55,17 +55,22 @@ func (s *dialSession) onPing(p []byte) {
 	s.note(false, "ping received%s, pong sent", payloadText(p))
 }
 
-// onPong shows a pong that answers none of our pings.
+// onPong shows a pong with the round trip time of the ping it answers,
+// or as one that answers none of ours. It runs on the reading goroutine,
+// so that it is shown before anything that came after it.
 func (s *dialSession) onPong(p []byte) {
 	s.pingMu.Lock()
-	ours := s.pingsOut > 0
-	if ours {
-		s.pingsOut--
+	var sent time.Time
+	if len(s.pingsOut) > 0 {
+		sent = s.pingsOut[0]
+		s.pingsOut = s.pingsOut[1:]
 	}
 	s.pingMu.Unlock()
-	if !ours {
+	if sent.IsZero() {
 		s.note(false, "pong received%s (unsolicited or late)", payloadText(p))
+		return
 	}
+	s.note(false, "pong received after %s", time.Since(sent).Round(time.Microsecond))
 }
 
 // payloadText shows a control frame's payload, if any: as text when it
@@ -153,32 +158,31 @@ func (s *dialSession) pinger() {
 			if s.closing.Load() {
 				return
 			}
-			s.ping(false)
+			s.ping()
 		case <-s.done:
 			return
 		}
 	}
 }
 
-// ping sends a ping and shows the pong.
-func (s *dialSession) ping(always bool) {
+// ping sends a ping; onPong shows its pong.
+func (s *dialSession) ping() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	s.note(always, "ping sent")
+	s.note(false, "ping sent")
 	s.pingMu.Lock()
-	s.pingsOut++
+	s.pingsOut = append(s.pingsOut, time.Now())
 	s.pingMu.Unlock()
-	rtt, err := s.conn.Ping(ctx)
-	if err != nil {
+	if _, err := s.conn.Ping(ctx); err != nil {
 		s.pingMu.Lock()
-		s.pingsOut = max(s.pingsOut-1, 0)
+		if len(s.pingsOut) > 0 {
+			s.pingsOut = s.pingsOut[1:]
+		}
 		s.pingMu.Unlock()
 		if !s.closing.Load() && ctx.Err() != nil {
 			s.note(true, "no pong within 10s")
 		}
-		return
 	}
-	s.note(always, "pong received after %s", rtt.Round(time.Microsecond))
 }
 
 // checkClose reports a close code and reason that may not be sent.

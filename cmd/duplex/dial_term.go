@@ -122,7 +122,7 @@ func (s *dialSession) command(ctx context.Context, line string) (quit bool) {
 	rest = strings.TrimSpace(rest)
 	switch name {
 	case "ping":
-		go s.ping(true)
+		go s.ping()
 	case "close", "quit":
 		code := websocket.StatusNormalClosure
 		reason := ""

@@ -18,6 +18,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -81,13 +82,16 @@ func TestDialOneShot(t *testing.T) {
 // closingServer answers the way the query asks: close with ?code=N after
 // the first message, drop the TCP connection (?drop), echo the
 // handshake's headers, subprotocol and extensions (?headers), or send a
-// ping, wait for its pong and close with 1000 (?ping).
+// ping, wait for its pong and close with 1000 (?ping), or close with 1000
+// once two pings came (?pinged).
 func closingServer(t *testing.T) *httptest.Server {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		pings := make(chan struct{}, 16)
 		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 			InsecureSkipVerify: true, Subprotocols: []string{"chat.v2", "chat.v1"},
 			Compression: &websocket.CompressionOptions{},
+			OnPing:      func([]byte) { pings <- struct{}{} },
 		})
 		if err != nil {
 			return
@@ -95,6 +99,19 @@ func closingServer(t *testing.T) *httptest.Server {
 		defer c.CloseNow()
 		ctx := context.Background()
 		q := r.URL.Query()
+		if q.Has("pinged") {
+			go func() {
+				for {
+					if _, _, err := c.Read(ctx); err != nil {
+						return
+					}
+				}
+			}()
+			<-pings
+			<-pings
+			_ = c.Close(websocket.StatusNormalClosure, "pinged twice")
+			return
+		}
 		if q.Has("headers") {
 			b, _ := json.Marshal(map[string]any{"origin": r.Header.Get("Origin"), "auth": r.Header.Get("Authorization"),
 				"x": r.Header.Get("X-Test"), "proto": c.Subprotocol(), "ext": c.Extensions()})
@@ -209,6 +226,16 @@ func TestDialShowsServerPings(t *testing.T) {
 	want := "* ping received 0000000000000001, pong sent\n* the server closed the connection: 1000 (normal closure) \"pinged\"\n"
 	if r.stderr != want {
 		t.Fatalf("stderr %q, want %q", r.stderr, want)
+	}
+
+	// --ping-interval: the pings, and the pong of the first with its
+	// round trip (the server closes on the second).
+	ws = "ws" + strings.TrimPrefix(srv.URL, "http") + "/?pinged"
+	r = runDuplexOpenInput(t, "", "dial", "--show-control", "--ping-interval", "20ms", ws)
+	if r.code != 0 || !strings.HasPrefix(r.stderr, "* ping sent\n") || strings.Count(r.stderr, "* ping sent\n") < 2 ||
+		!regexp.MustCompile(`\n\* pong received after [0-9.]+[µm]?s\n`).MatchString(r.stderr) ||
+		!strings.Contains(r.stderr, "* the server closed the connection: 1000 (normal closure) \"pinged twice\"\n") {
+		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
 	}
 }
 
