@@ -31,11 +31,13 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 		return err
 	}
 	timeout := c.cfg.closeTimeout
+	timedOut := false
 	if c.readMu.TryLock() {
 		_ = c.nc.SetReadDeadline(time.Now().Add(timeout))
 		for c.readErr == nil {
 			typ, p, err := c.readMessage(nil)
 			if err != nil {
+				timedOut = isTimeout(err)
 				_ = c.readFailed(err)
 				break
 			}
@@ -55,6 +57,7 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 			}
 		case <-c.closed.wait():
 		case <-t.C:
+			timedOut = true
 		}
 		t.Stop()
 	}
@@ -62,7 +65,10 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 	if c.closeRecvd.fired() {
 		return nil
 	}
-	return fmt.Errorf("websocket: the peer did not answer the close frame within %v; the connection was closed anyway", timeout)
+	if timedOut {
+		return fmt.Errorf("websocket: the peer did not answer the close frame within %v; the connection was closed anyway", timeout)
+	}
+	return errors.New("websocket: the connection ended before the peer answered the close frame")
 }
 
 // CloseRead starts a goroutine that reads and discards messages, so that
