@@ -319,6 +319,10 @@ func explainDialError(rawURL string, proxy *url.URL, proxyFromEnv bool, resp *ht
 		}
 		return fmt.Errorf("cannot resolve %s %s: %s%s", what, dnsErr.Name, dnsErr.Err, envHint)
 	}
+	var recErr tls.RecordHeaderError
+	if errors.As(err, &recErr) {
+		return fmt.Errorf("%s does not speak TLS (for a server without TLS, use ws:// instead of wss://): %w", rawURL, err)
+	}
 	var certErr *tls.CertificateVerificationError
 	var hostErr x509.HostnameError
 	var authErr x509.UnknownAuthorityError

@@ -190,6 +190,9 @@ func TestDialExitStatus(t *testing.T) {
 	echo := startDuplexServer(t, "echo", "--addr", "127.0.0.1:0")
 	checkOneLineError(t, runDuplex(t, strings.Repeat("x", 100)+"\n", "dial", "--max-message", "10", echo.url), 1,
 		"a message was larger than --max-message 10 bytes; the connection was closed with 1009")
+	// wss:// to a server without TLS.
+	checkOneLineError(t, runDuplex(t, "", "dial", "wss"+strings.TrimPrefix(echo.url, "ws")), 1,
+		"does not speak TLS (for a server without TLS, use ws:// instead of wss://)")
 	// Without a scheme, ws:// is meant.
 	if r := runDuplex(t, "bare\n", "dial", strings.TrimPrefix(echo.url, "ws://")); r.code != 0 || r.stdout != "bare\n" {
 		t.Fatalf("URL without a scheme: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
