@@ -47,9 +47,10 @@ exits once the server answered the close.
 --send MSG sends MSG --count times, waits for as many messages, and closes.
 
 Exit status: 0 when the connection ended with a close handshake (started
-by this side, or by the server with 1000 or 1001); 3 when the server closed
-with another code; 1 when the connection failed or was lost without a
-close frame; 2 for a usage error.`
+by this side, or by the server with 1000, 1001 or no code); 3 when the
+server closed with another code; 1 when the connection failed or was lost
+without a close frame, a message was over --max-message, or --send got
+fewer than --expect replies within --wait; 2 for a usage error.`
 
 const dialExamples = `  duplex dial ws://127.0.0.1:9001/
   printf 'hello\nworld\n' | duplex dial ws://127.0.0.1:9001/

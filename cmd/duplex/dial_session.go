@@ -222,7 +222,8 @@ func (s *dialSession) outcome() error {
 			s.note(false, "close received: %s", closeText(ce.Code, ce.Reason))
 		}
 		return nil
-	case code == websocket.StatusNormalClosure || code == websocket.StatusGoingAway:
+	case code == websocket.StatusNormalClosure || code == websocket.StatusGoingAway || code == websocket.StatusNoStatusRcvd:
+		// A close frame without a code ends the connection cleanly too.
 		s.note(false, "the server closed the connection: %s", closeText(ce.Code, ce.Reason))
 		return nil
 	case code >= 0:

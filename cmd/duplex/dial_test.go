@@ -1,14 +1,18 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"crypto/sha1"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"encoding/pem"
 	"io"
 	"log"
@@ -147,6 +151,52 @@ func closingServer(t *testing.T) *httptest.Server {
 	return srv
 }
 
+// emptyCloseServer answers the handshake by hand, reads one frame and
+// closes with a close frame that has no code, as RFC 6455 §5.5.1 allows.
+func emptyCloseServer(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer nc.Close()
+				br := bufio.NewReader(nc)
+				req, err := http.ReadRequest(br)
+				if err != nil {
+					return
+				}
+				sum := sha1.Sum([]byte(req.Header.Get("Sec-WebSocket-Key") + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+				fmt.Fprintf(nc, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
+					base64.StdEncoding.EncodeToString(sum[:]))
+				// Skip a short masked frame of the client: header, mask
+				// and payload.
+				skipFrame := func() error {
+					var hdr [2]byte
+					if _, err := io.ReadFull(br, hdr[:]); err != nil {
+						return err
+					}
+					_, err := io.CopyN(io.Discard, br, int64(4+hdr[1]&0x7f))
+					return err
+				}
+				if skipFrame() != nil {
+					return
+				}
+				_, _ = nc.Write([]byte{0x88, 0x00})
+				_ = skipFrame() // the client's answering close frame
+			}()
+		}
+	}()
+	return "ws://" + ln.Addr().String() + "/"
+}
+
 func TestDialExitStatus(t *testing.T) {
 	srv := closingServer(t)
 	ws := "ws" + strings.TrimPrefix(srv.URL, "http")
@@ -171,6 +221,12 @@ func TestDialExitStatus(t *testing.T) {
 			}
 			checkOneLineError(t, r, tc.code, tc.text)
 		})
+	}
+
+	// A close frame without a code is a clean end.
+	if r := runDuplexOpenInput(t, "one\n", "dial", "--show-control", emptyCloseServer(t)); r.code != 0 ||
+		r.stderr != "* the server closed the connection: 1005 (no status)\n" {
+		t.Fatalf("empty close frame: exit %d, stderr %q", r.code, r.stderr)
 	}
 
 	// Failures before the connection exists.
