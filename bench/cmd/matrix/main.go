@@ -1,7 +1,9 @@
 // Command matrix runs the comparative benchmark: every echo server of
-// bench/cmd/echoserver against bench/loadgen over a matrix of message
-// sizes, connection counts and compression, plus memory per idle connection
-// and connection setup rate. Every measurement is appended to
+// bench/cmd/echoserver over a matrix of message sizes, connection counts
+// and compression, plus memory per idle connection and connection setup
+// rate. The echo cells are driven by "duplex bench" (built from
+// ../cmd/duplex), or by bench/loadgen with -gen loadgen; the memory and
+// setup cells always by bench/loadgen. Every measurement is appended to
 // results/NAME/CELL.jsonl as soon as it is taken, so an interrupted run
 // picks up where it stopped; at the end it prints one markdown table of
 // medians with their min–max spread.
@@ -35,7 +37,15 @@ type settings struct {
 	memConns                   []int // 0 stands for "the most the machine allows"
 	setupWorkers               int
 	pin                        bool
+	gen                        string // load generator of the echo cells: genDuplex or genLoadgen
+	batch                      bool   // duplex bench --batch
 }
+
+// The load generators of the echo cells.
+const (
+	genDuplex  = "duplex"  // duplex bench, built from ../cmd/duplex
+	genLoadgen = "loadgen" // bench/loadgen
+)
 
 func main() {
 	var (
@@ -44,7 +54,7 @@ func main() {
 	)
 	flag.StringVar(&s.name, "name", "matrix", "results go to -out/NAME/*.jsonl; reuse a name to resume")
 	flag.StringVar(&s.outDir, "out", "results", "results directory")
-	flag.StringVar(&s.binDir, "bin", "bin", "where the echoserver and loadgen binaries are built")
+	flag.StringVar(&s.binDir, "bin", "bin", "where the echoserver, loadgen and duplex binaries are built")
 	flag.StringVar(&s.tags, "tags", "", "build tags for the echo server (duplex: include our own library)")
 	flag.BoolVar(&s.build, "build", true, "build the binaries before running")
 	flag.BoolVar(&s.tableOnly, "table", false, "print the table of the saved results and exit")
@@ -54,6 +64,8 @@ func main() {
 	flag.StringVar(&conns, "conns", "1,100,1000", "connection counts for the echo cells")
 	flag.StringVar(&compress, "compress", "off,on", "compression settings: off, on or both")
 	flag.IntVar(&s.inflight, "inflight", 1, "messages in flight per connection")
+	flag.StringVar(&s.gen, "gen", genDuplex, "load generator of the echo cells: duplex (duplex bench) or loadgen (bench/loadgen); mem and setup cells always use loadgen")
+	flag.BoolVar(&s.batch, "batch", false, "echo cells: pass --batch to duplex bench (refill in one write once half of -inflight came back)")
 	flag.IntVar(&s.reps, "reps", 5, "repetitions of every cell (libraries interleaved within each)")
 	flag.DurationVar(&s.dur, "dur", 5*time.Second, "measured window of an echo or setup run")
 	flag.DurationVar(&s.warmup, "warmup", time.Second, "traffic before the measured window")
@@ -88,6 +100,14 @@ func main() {
 	for _, p := range split(parts) {
 		s.parts[p] = true
 	}
+	switch s.gen {
+	case genDuplex, genLoadgen:
+	default:
+		log.Fatalf("matrix: -gen %q: want duplex or loadgen", s.gen)
+	}
+	if s.batch && s.gen != genDuplex {
+		log.Fatalf("matrix: -batch is a duplex bench option; loadgen has none")
+	}
 	dir := filepath.Join(s.outDir, s.name)
 
 	if s.tableOnly {
@@ -99,7 +119,7 @@ func main() {
 		return
 	}
 	if s.build {
-		if err := buildBinaries(s.binDir, s.tags); err != nil {
+		if err := buildBinaries(s.binDir, s.tags, s.gen == genDuplex && s.parts["echo"]); err != nil {
 			log.Fatalf("matrix: %v", err)
 		}
 	}
@@ -152,8 +172,10 @@ func ints(s string) ([]int, error) {
 	return out, nil
 }
 
-// buildBinaries builds echoserver and loadgen into dir.
-func buildBinaries(dir, tags string) error {
+// buildBinaries builds echoserver and loadgen into dir and, with duplex,
+// the duplex command of the enclosing repository (../cmd/duplex, built in
+// its own module, without the echo server's tags).
+func buildBinaries(dir, tags string, duplex bool) error {
 	args := []string{"build", "-o", dir + "/"}
 	if tags != "" {
 		args = append(args, "-tags", tags)
@@ -163,6 +185,19 @@ func buildBinaries(dir, tags string) error {
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("build the binaries (run from the bench directory): %w", err)
+	}
+	if !duplex {
+		return nil
+	}
+	abs, err := filepath.Abs(filepath.Join(dir, "duplex"))
+	if err != nil {
+		return err
+	}
+	cmd = exec.Command("go", "build", "-o", abs, "./cmd/duplex")
+	cmd.Dir = ".."
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("build duplex from ../cmd/duplex (run from the bench directory, or use -gen loadgen): %w", err)
 	}
 	return nil
 }

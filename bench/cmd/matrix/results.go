@@ -9,7 +9,9 @@ import (
 	"sort"
 )
 
-// loadResult is the part of the load generator's JSON line the matrix uses.
+// loadResult is what the tables use of one load generator run: the part of
+// loadgen's JSON line the matrix reads, or the same figures taken from
+// "duplex bench --json" (see duplexReport.loadResult).
 type loadResult struct {
 	Connected    int     `json:"connected"`
 	Seconds      float64 `json:"seconds"`
@@ -28,6 +30,15 @@ type loadResult struct {
 	ServerUsPerMsg float64 `json:"server_cpu_us_per_msg"`
 	ServerRSS      int64   `json:"server_rss_bytes"`
 	Ready          bool    `json:"ready"`
+
+	// Only from duplex bench: the echo requests sent in the window, and
+	// how the generator's CPU figure was obtained ("report": its own
+	// report; "proc": /proc/PID/stat of the child, sampled by the matrix).
+	Sent           uint64 `json:"sent,omitempty"`
+	LoadgenCPUFrom string `json:"loadgen_cpu_from,omitempty"`
+	// Note is the server note of duplex bench (why a server figure is
+	// missing).
+	Note string `json:"note,omitempty"`
 }
 
 // record is one line of a cell's .jsonl file: one library, one repetition.
@@ -39,14 +50,22 @@ type record struct {
 	Size     int    `json:"size"`
 	Conns    int    `json:"conns"`
 	Inflight int    `json:"inflight,omitempty"`
+	Batch    bool   `json:"batch,omitempty"`
 	Compress bool   `json:"compress"`
 	Pinned   bool   `json:"pinned"`
-	Dur      string `json:"dur,omitempty"`
-	Time     string `json:"time"`
+	// Gen is the load generator that took the measurement: "duplex" (duplex
+	// bench) or "loadgen". Records saved before the field existed have
+	// none and were all taken by loadgen.
+	Gen  string `json:"gen,omitempty"`
+	Dur  string `json:"dur,omitempty"`
+	Time string `json:"time"`
 
 	Error string `json:"error,omitempty"` // the run failed; figures are absent
 
 	Load *loadResult `json:"load,omitempty"` // echo and setup cells
+	// DuplexBench is duplex bench's whole JSON report, as printed
+	// (compacted), for the figures the tables do not show.
+	DuplexBench json.RawMessage `json:"duplex_bench,omitempty"`
 
 	// Memory cells: server RSS with no client (after one warm-up
 	// connection came and went) and with Connected idle connections.
@@ -56,8 +75,19 @@ type record struct {
 	BytesPerConn float64 `json:"bytes_per_conn,omitempty"`
 }
 
-// key identifies a measurement for resuming.
-func (r *record) key() string { return fmt.Sprintf("%s|%s|%d", r.Cell, r.Lib, r.Rep) }
+// generator is the load generator that took r.
+func (r *record) generator() string {
+	if r.Gen == "" {
+		return genLoadgen
+	}
+	return r.Gen
+}
+
+// key identifies a measurement for resuming. The generator is part of it,
+// so that the same -name can hold one cell measured by both.
+func (r *record) key() string {
+	return fmt.Sprintf("%s|%s|%d|%s", r.Cell, r.Lib, r.Rep, r.generator())
+}
 
 // appendRecord adds r to dir/CELL.jsonl and syncs it, so that a run cut
 // off a moment later keeps it.

@@ -111,7 +111,7 @@ func (r *runner) run() error {
 		for _, c := range cells {
 			for _, lib := range r.s.libs {
 				total++
-				if !r.done[(&record{Cell: c.name(), Lib: lib, Rep: rep}).key()] {
+				if !r.done[(&record{Cell: c.name(), Lib: lib, Rep: rep, Gen: r.genFor(c.kind)}).key()] {
 					left++
 				}
 			}
@@ -124,7 +124,7 @@ func (r *runner) run() error {
 			for j := range n {
 				lib := r.s.libs[(j+rep+ci)%n]
 				rec := &record{Cell: c.name(), Kind: c.kind, Lib: lib, Rep: rep, Size: c.size, Conns: c.conns,
-					Compress: c.compress, Pinned: r.s.pin, Time: time.Now().UTC().Format(time.RFC3339)}
+					Compress: c.compress, Pinned: r.s.pin, Gen: r.genFor(c.kind), Time: time.Now().UTC().Format(time.RFC3339)}
 				if r.done[rec.key()] {
 					continue
 				}
@@ -135,7 +135,12 @@ func (r *runner) run() error {
 				switch c.kind {
 				case "echo":
 					rec.Inflight, rec.Dur = r.s.inflight, r.s.dur.String()
-					err = r.echo(c, lib, rec)
+					if rec.Gen == genDuplex {
+						rec.Batch = r.s.batch
+						err = r.echoDuplex(c, lib, rec)
+					} else {
+						err = r.echoLoadgen(c, lib, rec)
+					}
 				case "mem":
 					err = r.memory(c, lib, rec)
 				case "setup":
@@ -156,10 +161,25 @@ func (r *runner) run() error {
 	return nil
 }
 
+// genFor is the load generator of a kind of cell: -gen for the echo
+// cells, loadgen for the others. The connect mode of duplex bench opens
+// connections and holds them without a message on any, where the memory
+// cell echoes one message on each, and it opens each connection once,
+// where the setup cell keeps P dialers opening and closing connections in
+// a loop for the whole window.
+func (r *runner) genFor(kind string) string {
+	if kind == "echo" {
+		return r.s.gen
+	}
+	return genLoadgen
+}
+
 func brief(r *record) string {
 	switch {
 	case r.Error != "":
 		return "ERROR " + r.Error
+	case r.Load == nil && r.Kind != "mem":
+		return "no result"
 	case r.Kind == "mem":
 		return fmt.Sprintf("%d conns, %.1f KiB/conn", r.Connected, r.BytesPerConn/1024)
 	case r.Kind == "setup":
@@ -281,7 +301,8 @@ func lastResult(b []byte) (*loadResult, error) {
 	return &res, nil
 }
 
-func (r *runner) echo(c cell, lib string, rec *record) error {
+// echoLoadgen measures one echo cell with bench/loadgen.
+func (r *runner) echoLoadgen(c cell, lib string, rec *record) error {
 	srv, err := r.startServer(lib, c.compress)
 	if err != nil {
 		return err

@@ -81,11 +81,11 @@ func sizeName(n int) string {
 	}
 }
 
-// group collects the records of one (cell, library).
+// group collects the records of one (cell, library, load generator).
 type group struct {
-	cell, lib string
-	recs      []*record
-	failed    []string
+	cell, lib, gen string
+	recs           []*record
+	failed         []string
 }
 
 func groupBy(recs []*record, kind string) []*group {
@@ -95,14 +95,17 @@ func groupBy(recs []*record, kind string) []*group {
 		if r.Kind != kind {
 			continue
 		}
-		k := r.Cell + "|" + r.Lib
+		k := r.Cell + "|" + r.Lib + "|" + r.generator()
 		g := idx[k]
 		if g == nil {
-			g = &group{cell: r.Cell, lib: r.Lib}
+			g = &group{cell: r.Cell, lib: r.Lib, gen: r.generator()}
 			idx[k] = g
 			out = append(out, g)
 		}
 		usable := r.Error == "" || (kind == "mem" && r.BytesPerConn > 0)
+		if kind != "mem" && r.Load == nil {
+			usable = false
+		}
 		if usable {
 			g.recs = append(g.recs, r)
 		}
@@ -114,7 +117,10 @@ func groupBy(recs []*record, kind string) []*group {
 		if out[i].cell != out[j].cell {
 			return out[i].cell < out[j].cell
 		}
-		return out[i].lib < out[j].lib
+		if out[i].lib != out[j].lib {
+			return out[i].lib < out[j].lib
+		}
+		return out[i].gen < out[j].gen
 	})
 	return out
 }
@@ -143,19 +149,19 @@ func printTable(w io.Writer, recs []*record) {
 	if gs := groupBy(recs, "echo"); len(gs) > 0 {
 		fmt.Fprintln(w, "### Echo: median (min–max) over repetitions")
 		fmt.Fprintln(w)
-		fmt.Fprintln(w, "| size | conns | deflate | library | reps | msg/s | msg/s spread | server CPU µs/msg | p50 µs | p99 µs | loadgen CPU % | errors | notes |")
-		fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+		fmt.Fprintln(w, "| size | conns | deflate | library | generator | reps | msg/s | msg/s spread | server CPU µs/msg | p50 µs | p99 µs | generator CPU % | errors | notes |")
+		fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 		for _, g := range gs {
 			if len(g.recs) == 0 {
-				fmt.Fprintf(w, "| | | | %s | 0 | | | | | | | | %s |\n", g.lib, g.note())
+				fmt.Fprintf(w, "| | | | %s | %s | 0 | | | | | | | | %s |\n", g.lib, g.gen, g.note())
 				continue
 			}
 			r0 := g.recs[0]
 			z := map[bool]string{false: "off", true: "on"}[r0.Compress]
 			msgs := g.figure(func(r *record) float64 { return r.Load.MsgPerSec })
 			errs := g.figure(func(r *record) float64 { return float64(r.Load.Errors) })
-			fmt.Fprintf(w, "| %s | %d | %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s |\n",
-				sizeName(r0.Size), r0.Conns, z, g.lib, len(g.recs),
+			fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+				sizeName(r0.Size), r0.Conns, z, g.lib, g.gen, len(g.recs),
 				msgs.format(count), msgs.relSpread(),
 				g.figure(func(r *record) float64 { return r.Load.ServerUsPerMsg }).format(fixed(2)),
 				g.figure(func(r *record) float64 { return r.Load.Lat.P50 }).format(latency),
