@@ -41,6 +41,9 @@ func newCommandFlags(name, synopsis, about, examples string, stdout, stderr io.W
 // not the zero value and the usage does not already say it.
 func printFlags(w io.Writer, fs *flag.FlagSet) {
 	fs.VisitAll(func(f *flag.Flag) {
+		if strings.HasPrefix(f.Usage, "internal:") {
+			return // between duplex processes, not for people
+		}
 		dash := "--"
 		if len(f.Name) == 1 {
 			dash = "-"
