@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -330,6 +331,15 @@ func TestExecUsage(t *testing.T) {
 		"cannot run no-such-program-here: it is not an executable found in PATH")
 	checkOneLineError(t, runDuplex(t, "", "exec", "--addr", "127.0.0.1:0", "--dir", dir, "--", "./missing.sh"), 1,
 		"cannot run ./missing.sh: no such file or directory")
+
+	// An address in use names the flag to change.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	checkOneLineError(t, runDuplex(t, "", "exec", "--addr", ln.Addr().String(), "cat"), 1,
+		"address "+ln.Addr().String()+" is already in use; choose another with --addr HOST:PORT")
 
 	// Without "--", the flags end at the program: the rest are its own.
 	srv := startDuplexServer(t, "exec", "--addr", "127.0.0.1:0", "sh", "-c", `echo "args: $0 $1"`, "first", "--second")
