@@ -54,8 +54,12 @@ type EventLoopOptions struct {
 }
 
 // DefaultEventReadBufferSize is the default EventLoopOptions.ReadBufferSize.
-// A buffer is per loop, not per connection, so it can be large.
-const DefaultEventReadBufferSize = 64 << 10
+// A buffer is per loop, not per connection, so it can be large. A message
+// that fits in one read is parsed where it lies, without a copy: with
+// 64 KiB, a 64 KiB message (and its header) took two reads and a copy, and
+// cost 70% more server CPU per echo than with 256 KiB; 1 MiB was slower
+// again for 1 MiB messages (docs/performance.md).
+const DefaultEventReadBufferSize = 256 << 10
 
 // EventLoop serves very many, mostly idle, server connections without a
 // goroutine or a buffer per connection. On Linux a few loop goroutines wait
