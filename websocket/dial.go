@@ -105,6 +105,13 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, *http.R
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
+	// Every mistake in the options is reported before anything is dialed.
+	key := newHandshakeKey()
+	request, err := handshakeRequest(u, key, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+
 	hostPort := u.Host
 	if u.Port() == "" {
 		if secure {
@@ -119,7 +126,7 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, *http.R
 	}
 	// From here on, ctx bounds every read and write of the handshake.
 	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(aLongTimeAgo) })
-	c, resp, err := clientHandshake(nc, u, opts)
+	c, resp, err := clientHandshake(nc, u, key, request, opts)
 	if !stop() || ctx.Err() != nil {
 		nc.Close()
 		return nil, resp, fmt.Errorf("websocket: dial %s: %w", u.Redacted(), context.Cause(ctx))
@@ -186,21 +193,31 @@ func dialTransport(ctx context.Context, u *url.URL, hostPort string, secure bool
 	return tc, nil
 }
 
-// clientHandshake sends the opening request and checks the answer.
-func clientHandshake(nc net.Conn, u *url.URL, opts *DialOptions) (*Conn, *http.Response, error) {
+// newHandshakeKey returns a fresh Sec-WebSocket-Key: 16 random bytes in
+// base64 (RFC 6455 §4.1).
+func newHandshakeKey() string {
 	var keyRaw [16]byte
 	_, _ = rand.Read(keyRaw[:])
-	key := base64.StdEncoding.EncodeToString(keyRaw[:])
+	return base64.StdEncoding.EncodeToString(keyRaw[:])
+}
 
+// handshakeRequest builds the opening request, refusing options that
+// cannot make a valid one.
+func handshakeRequest(u *url.URL, key string, opts *DialOptions) (string, error) {
 	var b strings.Builder
 	b.WriteString("GET " + u.RequestURI() + " HTTP/1.1\r\nHost: " + u.Host + "\r\n")
 	b.WriteString("Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: " + key + "\r\n")
 	if len(opts.Subprotocols) > 0 {
+		for _, sp := range opts.Subprotocols {
+			if !isToken(sp) {
+				return "", fmt.Errorf("websocket: dial: subprotocol %q is not an HTTP token (RFC 6455 §4.1): use letters, digits and !#$%%&'*+-.^_`|~ only", sp)
+			}
+		}
 		b.WriteString("Sec-WebSocket-Protocol: " + strings.Join(opts.Subprotocols, ", ") + "\r\n")
 	}
 	if opts.Compression != nil {
 		if err := opts.Compression.validate(); err != nil {
-			return nil, nil, err
+			return "", err
 		}
 		b.WriteString("Sec-WebSocket-Extensions: " + deflateClientOffer(opts.Compression) + "\r\n")
 	}
@@ -213,19 +230,24 @@ func clientHandshake(nc net.Conn, u *url.URL, opts *DialOptions) (*Conn, *http.R
 	for k, vs := range opts.Header {
 		switch http.CanonicalHeaderKey(k) {
 		case "Host", "Upgrade", "Connection", "Sec-Websocket-Version", "Sec-Websocket-Key", "Sec-Websocket-Extensions":
-			return nil, nil, fmt.Errorf("websocket: dial: header %s is set by Dial and may not be given in DialOptions.Header", k)
+			return "", fmt.Errorf("websocket: dial: header %s is set by Dial and may not be given in DialOptions.Header", k)
 		case "Sec-Websocket-Protocol":
-			return nil, nil, errors.New("websocket: dial: use DialOptions.Subprotocols, not a Sec-WebSocket-Protocol header")
+			return "", errors.New("websocket: dial: use DialOptions.Subprotocols, not a Sec-WebSocket-Protocol header")
 		}
 		for _, v := range vs {
 			if strings.ContainsAny(k, "\r\n:") || strings.ContainsAny(v, "\r\n") {
-				return nil, nil, fmt.Errorf("websocket: dial: header %q has a line break or colon", k)
+				return "", fmt.Errorf("websocket: dial: header %q has a line break or colon", k)
 			}
 			b.WriteString(k + ": " + v + "\r\n")
 		}
 	}
 	b.WriteString("\r\n")
-	if _, err := io.WriteString(nc, b.String()); err != nil {
+	return b.String(), nil
+}
+
+// clientHandshake sends the opening request and checks the answer.
+func clientHandshake(nc net.Conn, u *url.URL, key, request string, opts *DialOptions) (*Conn, *http.Response, error) {
+	if _, err := io.WriteString(nc, request); err != nil {
 		return nil, nil, fmt.Errorf("websocket: sending the handshake: %w", err)
 	}
 
@@ -294,22 +316,22 @@ func dialProxy(ctx context.Context, dial func(context.Context, string, string) (
 			paddr = net.JoinHostPort(proxyURL.Hostname(), "80")
 		}
 	}
+	switch proxyURL.Scheme {
+	case "http", "https", "":
+	default:
+		return nil, fmt.Errorf("websocket: proxy scheme %q is not supported; use http or https", proxyURL.Scheme)
+	}
 	nc, err := dial(ctx, "tcp", paddr)
 	if err != nil {
 		return nil, fmt.Errorf("websocket: dial proxy %s: %w", paddr, err)
 	}
-	switch proxyURL.Scheme {
-	case "http", "":
-	case "https":
+	if proxyURL.Scheme == "https" {
 		tc := tls.Client(nc, &tls.Config{ServerName: proxyURL.Hostname(), NextProtos: []string{"http/1.1"}})
 		if err := tc.HandshakeContext(ctx); err != nil {
 			nc.Close()
 			return nil, fmt.Errorf("websocket: TLS handshake with proxy %s: %w", paddr, err)
 		}
 		nc = tc
-	default:
-		nc.Close()
-		return nil, fmt.Errorf("websocket: proxy scheme %q is not supported; use http or https", proxyURL.Scheme)
 	}
 	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(aLongTimeAgo) })
 	defer stop()
@@ -364,4 +386,22 @@ func readHeaderBlock(r io.Reader, limit int) ([]byte, error) {
 		}
 	}
 	return nil, fmt.Errorf("header block longer than %d bytes", limit)
+}
+
+// isToken reports whether s is a token of RFC 9110 §5.6.2, as a
+// subprotocol name must be.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
 }
