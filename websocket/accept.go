@@ -120,7 +120,7 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 
 	nc, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
-		err = fmt.Errorf("%w: %w", ErrNotHijackable, err)
+		err = fmt.Errorf("%w (%w); a middleware that wraps the ResponseWriter must give it back with an Unwrap() http.ResponseWriter method", ErrNotHijackable, err)
 		http.Error(w, "websocket: "+err.Error(), http.StatusInternalServerError)
 		return nil, err
 	}

@@ -1,9 +1,11 @@
 package websocket
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 )
 
@@ -71,5 +73,76 @@ func TestAcceptRefusalsAfterAValidRequest(t *testing.T) {
 				t.Errorf("the refusal carries ResponseHeader's Set-Cookie %q", got)
 			}
 		})
+	}
+}
+
+// statusRecorder is a typical logging middleware's wrapper: it hides the
+// http.Hijacker of the writer it wraps, and gives that writer back through
+// Unwrap, which http.ResponseController follows.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// opaqueWrapper hides the writer it wraps completely.
+type opaqueWrapper struct{ w http.ResponseWriter }
+
+func (o opaqueWrapper) Header() http.Header         { return o.w.Header() }
+func (o opaqueWrapper) Write(p []byte) (int, error) { return o.w.Write(p) }
+func (o opaqueWrapper) WriteHeader(code int)        { o.w.WriteHeader(code) }
+
+// Accept works behind middleware whose wrapper has Unwrap, and says how to
+// fix a wrapper that has none.
+func TestAcceptBehindMiddleware(t *testing.T) {
+	accepted := make(chan error, 1)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/ws", func(w http.ResponseWriter, r *http.Request) {
+		c, err := Accept(w, r, nil)
+		accepted <- err
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		typ, p, err := c.Read(r.Context())
+		if err == nil {
+			_ = c.Write(r.Context(), typ, p)
+		}
+	})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("opaque") != "" {
+			mux.ServeHTTP(opaqueWrapper{w}, r)
+			return
+		}
+		mux.ServeHTTP(&statusRecorder{ResponseWriter: w}, r)
+	}))
+	t.Cleanup(srv.Close)
+	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"
+
+	c := dialT(t, url, nil)
+	if err := <-accepted; err != nil {
+		t.Fatalf("Accept behind an Unwrap-ing wrapper: %v", err)
+	}
+	ctx := context.Background()
+	if err := c.Write(ctx, MessageText, []byte("through the middleware")); err != nil {
+		t.Fatal(err)
+	}
+	if _, p, err := c.Read(ctx); err != nil || string(p) != "through the middleware" {
+		t.Fatalf("echo: %q %v", p, err)
+	}
+
+	_, resp, err := Dial(ctx, url+"?opaque=1", nil)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusInternalServerError {
+		t.Fatalf("Dial through an opaque wrapper: resp %v, err %v; want a 500 refusal", resp, err)
+	}
+	err = <-accepted
+	if !errors.Is(err, ErrNotHijackable) || !strings.Contains(err.Error(), "Unwrap() http.ResponseWriter") {
+		t.Errorf("Accept behind an opaque wrapper: %v; want ErrNotHijackable naming the Unwrap method", err)
 	}
 }
