@@ -221,11 +221,9 @@ func handshakeRequest(u *url.URL, key string, opts *DialOptions) (string, error)
 		}
 		b.WriteString("Sec-WebSocket-Extensions: " + deflateClientOffer(opts.Compression) + "\r\n")
 	}
-	if u.User != nil {
-		if _, ok := opts.Header["Authorization"]; !ok {
-			pw, _ := u.User.Password()
-			b.WriteString("Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte(u.User.Username()+":"+pw)) + "\r\n")
-		}
+	if u.User != nil && !hasHeader(opts.Header, "Authorization") {
+		pw, _ := u.User.Password()
+		b.WriteString("Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte(u.User.Username()+":"+pw)) + "\r\n")
 	}
 	for k, vs := range opts.Header {
 		switch http.CanonicalHeaderKey(k) {
@@ -404,4 +402,15 @@ func isToken(s string) bool {
 		}
 	}
 	return true
+}
+
+// hasHeader reports whether h has the header name under any spelling of
+// its key (a map literal need not use canonical keys).
+func hasHeader(h http.Header, name string) bool {
+	for k := range h {
+		if http.CanonicalHeaderKey(k) == name {
+			return true
+		}
+	}
+	return false
 }

@@ -99,3 +99,40 @@ func TestDialTransportFailures(t *testing.T) {
 		})
 	}
 }
+
+// User info in the URL becomes Basic credentials, unless the caller gives
+// an Authorization header, under whatever spelling of its name: never
+// two Authorization headers.
+func TestDialURLCredentials(t *testing.T) {
+	got := make(chan []string, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r.Header.Values("Authorization")
+		if c, err := Accept(w, r, nil); err == nil {
+			c.CloseNow()
+		}
+	}))
+	t.Cleanup(srv.Close)
+	u := "ws://alice:s3cret@" + strings.TrimPrefix(srv.URL, "http://") + "/"
+	for _, tc := range []struct {
+		name   string
+		header http.Header
+		want   string
+	}{
+		{"from the URL", nil, "Basic YWxpY2U6czNjcmV0"},
+		{"caller's header wins", http.Header{"Authorization": {"Bearer t"}}, "Bearer t"},
+		{"caller's header in lower case wins", http.Header{"authorization": {"Bearer t"}}, "Bearer t"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			c, _, err := Dial(ctx, u, &DialOptions{Header: tc.header, Proxy: NoProxy})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.CloseNow()
+			if vs := <-got; len(vs) != 1 || vs[0] != tc.want {
+				t.Errorf("Authorization headers %q, want exactly %q", vs, tc.want)
+			}
+		})
+	}
+}
