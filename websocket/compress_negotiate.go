@@ -165,9 +165,16 @@ func negotiateDeflateServer(offers []string, o *CompressionOptions) (p deflatePa
 
 // answerDeflateOffer builds the accepting response to one valid offer.
 func answerDeflateOffer(offer deflateOffer, cfg deflateConfig) (deflateParams, string) {
+	// A client_no_context_takeover in the offer is a hint (RFC 7692
+	// §7.1.1.2): the client says it can do without context takeover, and
+	// the server may answer with or without it. Echoing it would give up
+	// the compression ratio of takeover for nothing when takeover is
+	// allowed, and some clients (Autobahn's) do use takeover when the
+	// answer leaves the parameter out; so it is answered only when our own
+	// configuration asks for it.
 	p := deflateParams{
 		serverNoContextTakeover: offer.serverNoTakeover || cfg.serverNoTakeover,
-		clientNoContextTakeover: offer.clientNoTakeover || cfg.clientNoTakeover,
+		clientNoContextTakeover: cfg.clientNoTakeover,
 		serverMaxWindowBits:     cfg.serverMaxWindow,
 		clientMaxWindowBits:     15,
 	}

@@ -393,10 +393,16 @@ func (c *Conn) handleControl(h *frameHeader) error {
 		if c.cfg.onPing != nil {
 			c.cfg.onPing(p)
 		}
+		// No frame may follow our close frame; Close can send it between
+		// this check and the pong's write, which then finds it sent and
+		// drops the pong, and reading goes on to the peer's close.
 		if c.closeSent.Load() {
-			return nil // no frame may follow our close frame
+			return nil
 		}
-		return c.writeControl(context.Background(), opPong, p)
+		if err := c.writeControl(context.Background(), opPong, p); err != nil && err != errCloseSent {
+			return err
+		}
+		return nil
 	case opPong:
 		c.gotPong(p)
 		if c.cfg.onPong != nil {
