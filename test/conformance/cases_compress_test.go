@@ -275,17 +275,11 @@ func checkAnswerRFC(answer string, o pmdOffer) (pmdParams, error) {
 	return pp, nil
 }
 
-// startCompressEchoServer starts `duplex echo --compress` and returns its
-// address.
-func startCompressEchoServer(t *testing.T) string {
+// startCompressEchoServer starts `duplex echo --compress` with extra flags
+// and returns its address.
+func startCompressEchoServer(t *testing.T, flags ...string) string {
 	t.Helper()
-	proc := startDuplex(t, "echo", "--addr", "127.0.0.1:0", "--compress")
-	line := proc.firstLine(t, "listening on ws://")
-	addr := strings.TrimSuffix(line[strings.Index(line, "ws://")+len("ws://"):], "/")
-	if _, _, err := net.SplitHostPort(addr); err != nil {
-		t.Fatalf("cannot read the address from %q: %v", line, err)
-	}
-	return addr
+	return startEchoServer(t, append([]string{"--compress"}, flags...)...)
 }
 
 // dialDeflate opens a connection with the case's offers and returns the
@@ -339,8 +333,16 @@ func TestServerDeflate_Case_12(t *testing.T) { runServerDeflate(t, "12") }
 // TestServerDeflate_Case_13: see TestServerDeflate_Case_12.
 func TestServerDeflate_Case_13(t *testing.T) { runServerDeflate(t, "13") }
 
-func runServerDeflate(t *testing.T, major string) {
-	addr := startCompressEchoServer(t)
+// TestServerDeflateGoroutine_Case_12 and _13 run them against `duplex echo
+// --compress --io goroutine`, where messages are inflated as they are read
+// rather than once whole.
+func TestServerDeflateGoroutine_Case_12(t *testing.T) { runServerDeflate(t, "12", "--io", "goroutine") }
+
+// TestServerDeflateGoroutine_Case_13: see TestServerDeflateGoroutine_Case_12.
+func TestServerDeflateGoroutine_Case_13(t *testing.T) { runServerDeflate(t, "13", "--io", "goroutine") }
+
+func runServerDeflate(t *testing.T, major string, flags ...string) {
+	addr := startCompressEchoServer(t, flags...)
 	for _, c := range deflateCases(major) {
 		t.Run(c.name(), func(t *testing.T) {
 			t.Log(c.desc())

@@ -2,81 +2,33 @@ package conformance_test
 
 import (
 	"bufio"
-	"context"
 	"crypto/rand"
 	"crypto/sha1"
 	"encoding/base64"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/duplexws/duplex/websocket"
 )
 
 // TestServer runs every case against `duplex echo`, the command reviewers
-// point the Autobahn TestSuite's fuzzingclient at. We play the client,
+// point the Autobahn TestSuite's fuzzingclient at, with its default flags:
+// connections served by a websocket.EventLoop (epoll on Linux, messages
+// assembled from a shared buffer, answers corked). We play the client,
 // writing masked frames byte for byte.
 func TestServer(t *testing.T) {
 	addr := startEchoServer(t)
 	runServerCases(t, false, func(*testing.T) string { return addr })
 }
 
-// TestServerEventLoop runs the same cases against connections served by a
-// websocket.EventLoop, whose read path (epoll on Linux, messages assembled
-// from a shared buffer) is separate from Conn.Read's, with a handler that
-// echoes from the loop as the EventHandler documentation allows. Each case
-// gets its own loop, so that a loop that stops cannot fail the cases after
-// it, and the cases run in parallel.
-func TestServerEventLoop(t *testing.T) {
-	runServerCases(t, true, func(t *testing.T) string {
-		loop, err := websocket.NewEventLoop(websocket.EventLoopOptions{Loops: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		// The handler writes with a context ended at cleanup, so that a
-		// write the loop cannot finish does not outlive the case.
-		ctx, cancel := context.WithCancel(context.Background())
-		var mu sync.Mutex
-		var conns []*websocket.Conn
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			c, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true, ReadLimit: echoReadLimit})
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			if err := loop.Serve(c, eventEcho{ctx}); err != nil {
-				t.Errorf("EventLoop.Serve: %v", err)
-				c.CloseNow()
-			}
-		}))
-		t.Cleanup(func() {
-			srv.Close()
-			cancel()
-			mu.Lock()
-			for _, c := range conns {
-				c.CloseNow()
-			}
-			mu.Unlock()
-			_ = loop.Close()
-		})
-		return strings.TrimPrefix(srv.URL, "http://")
-	})
+// TestServerGoroutine runs the same cases against `duplex echo --io
+// goroutine`, whose connections are read with Conn.ReadInto, one goroutine
+// each: the library's default mode, with a read path of its own.
+func TestServerGoroutine(t *testing.T) {
+	addr := startEchoServer(t, "--io", "goroutine")
+	runServerCases(t, false, func(*testing.T) string { return addr })
 }
-
-// eventEcho echoes every message from the loop's goroutine.
-type eventEcho struct{ ctx context.Context }
-
-func (e eventEcho) OnMessage(c *websocket.Conn, typ websocket.MessageType, p []byte) {
-	_ = c.Write(e.ctx, typ, p)
-}
-
-func (eventEcho) OnClose(*websocket.Conn, error) {}
 
 // runServerCases runs every case that applies to a server, each against
 // the echo server whose address target returns.
@@ -97,11 +49,11 @@ func runServerCases(t *testing.T, parallel bool, target func(t *testing.T) strin
 	}
 }
 
-// startEchoServer starts `duplex echo --addr 127.0.0.1:0` and returns the
-// address it listens on.
-func startEchoServer(t *testing.T) string {
+// startEchoServer starts `duplex echo --addr 127.0.0.1:0` with extra flags
+// and returns the address it listens on.
+func startEchoServer(t *testing.T, flags ...string) string {
 	t.Helper()
-	proc := startDuplex(t, "echo", "--addr", "127.0.0.1:0")
+	proc := startDuplex(t, append([]string{"echo", "--addr", "127.0.0.1:0"}, flags...)...)
 	line := proc.firstLine(t, "listening on ws://")
 	addr := strings.TrimSuffix(line[strings.Index(line, "ws://")+len("ws://"):], "/")
 	if _, _, err := net.SplitHostPort(addr); err != nil {
