@@ -170,6 +170,7 @@ func printTable(w io.Writer, recs []*record) {
 				errs.format(fixed(0)), g.note())
 		}
 		fmt.Fprintln(w)
+		printComparison(w, recs)
 	}
 	if gs := groupBy(recs, "mem"); len(gs) > 0 {
 		fmt.Fprintln(w, "### Memory per idle connection (server RSS growth / connections, after one message each)")
