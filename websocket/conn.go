@@ -19,6 +19,7 @@ const (
 	MessageBinary MessageType = 2
 )
 
+// String returns "text" or "binary".
 func (t MessageType) String() string {
 	switch t {
 	case MessageText:

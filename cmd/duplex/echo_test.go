@@ -113,9 +113,14 @@ type fakeFuzzingServer struct {
 	mu      sync.Mutex
 	echoed  map[string]int
 	updated string
+	refuse  string // a case number whose handshake is refused
 }
 
 func (f *fakeFuzzingServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if f.refuse != "" && r.URL.Path == "/runCase" && r.URL.Query().Get("case") == f.refuse {
+		http.Error(w, "no such case", http.StatusNotFound)
+		return
+	}
 	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{Compression: &websocket.CompressionOptions{Mode: websocket.CompressionContextTakeover}})
 	if err != nil {
 		return
@@ -172,5 +177,25 @@ func TestEchoClientDrivesFuzzingServer(t *testing.T) {
 	}
 	if f.updated != "duplex-test" {
 		t.Fatalf("reports not updated for the agent: %q", f.updated)
+	}
+}
+
+// A case whose handshake fails is reported, the other cases and the report
+// update still run, and the exit status says that not every case ran.
+func TestEchoClientReportsCasesThatFailed(t *testing.T) {
+	f := &fakeFuzzingServer{echoed: map[string]int{}, refuse: "2"}
+	srv := httptest.NewServer(f)
+	t.Cleanup(srv.Close)
+	var out bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	code := run(ctx, []string{"echo-client", "--url", "ws" + strings.TrimPrefix(srv.URL, "http"), "--agent", "a"}, &out, &out)
+	if code != 1 || !strings.Contains(out.String(), "case 2:") || !strings.Contains(out.String(), "1 of 3 cases could not connect") {
+		t.Fatalf("exit %d, output:\n%s\nwant exit 1 naming case 2", code, out.String())
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.echoed["1/a"] != 2 || f.echoed["3/a"] != 2 || f.updated != "a" {
+		t.Fatalf("echoed %v, reports updated for %q: the other cases and the update must still run", f.echoed, f.updated)
 	}
 }

@@ -45,6 +45,7 @@ func runEchoClient(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
+	failed := 0
 	for i := 1; i <= n; i++ {
 		if sel != nil && !sel[i] {
 			continue
@@ -56,6 +57,7 @@ func runEchoClient(ctx context.Context, args []string, stdout, stderr io.Writer)
 		c, _, err := websocket.Dial(ctx, u, opts)
 		if err != nil {
 			fmt.Fprintf(stderr, "case %d: %v\n", i, err)
+			failed++
 			continue
 		}
 		echoLoop(ctx, c)
@@ -74,6 +76,11 @@ func runEchoClient(ctx context.Context, args []string, stdout, stderr io.Writer)
 		}
 	}
 	c.CloseNow()
+	if failed > 0 {
+		// The reports are written; the exit status still tells a script
+		// that some cases never ran.
+		return fmt.Errorf("%d of %d cases could not connect (see above)", failed, n)
+	}
 	return nil
 }
 
