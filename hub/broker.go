@@ -5,13 +5,18 @@ import (
 	"time"
 )
 
-// Broker carries publications between the nodes of a deployment and keeps
-// each channel's stream: offsets, epoch and history. [MemoryBroker] is the
-// single-node implementation; a NATS JetStream broker implements the same
-// interface for many nodes.
+// Broker carries publications between the nodes of a deployment, keeps
+// each channel's stream (offsets, epoch and history) and its presence (who
+// is subscribed, on every node). [MemoryBroker] is the single-node
+// implementation; a NATS JetStream broker implements the same interface for
+// many nodes (presence in a key-value bucket, say). Options.Presence may put
+// presence in another store instead.
 //
 // Every method is safe for concurrent use.
 type Broker interface {
+	// PresenceManager keeps channel presence across nodes, with expiry.
+	PresenceManager
+
 	// Attach gives the broker the handler that receives this node's incoming
 	// events. The hub calls it once, from New, before any other method.
 	Attach(h EventHandler) error

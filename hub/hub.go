@@ -27,7 +27,7 @@ type Options struct {
 	// Broker carries publications and keeps history; nil means a new
 	// MemoryBroker. A broker serves one hub.
 	Broker Broker
-	// Presence keeps channel presence; nil means a new MemoryPresence.
+	// Presence keeps channel presence; nil means the broker's.
 	Presence PresenceManager
 	// Namespaces maps a namespace name (the part of a channel name before
 	// ":") to its options. Channels of other namespaces are refused with
@@ -102,7 +102,7 @@ func New(opts Options) (*Hub, error) {
 		h.broker = NewMemoryBroker(MemoryBrokerOptions{})
 	}
 	if h.presence == nil {
-		h.presence = NewMemoryPresence(MemoryPresenceOptions{})
+		h.presence = h.broker
 	}
 	if h.maxHeld <= 0 {
 		h.maxHeld = defaultMaxHeld

@@ -427,3 +427,28 @@ func TestBackgroundPresenceRefreshAndClose(t *testing.T) {
 		t.Fatalf("second Close: %v", err)
 	}
 }
+
+// Presence is part of the Broker: without Options.Presence the hub keeps it
+// in the broker, so that a broker for many nodes shares it; with
+// Options.Presence it goes there instead and the broker's stays empty.
+func TestPresenceLivesInTheBroker(t *testing.T) {
+	ctx := t.Context()
+	b := NewMemoryBroker(MemoryBrokerOptions{})
+	h := newTestHub(t, Options{Broker: b, Default: NamespaceOptions{Presence: true}})
+	subscribe(t, h, "room", &recorder{}, SubscribeOptions{Info: &ClientInfo{Client: "c1", User: "u1"}})
+	got, err := b.Presence(ctx, "room")
+	if err != nil || len(got) != 1 || got["c1"] == nil || got["c1"].User != "u1" {
+		t.Fatalf("the broker's presence: %v, %v; want c1 of u1", got, err)
+	}
+
+	b2 := NewMemoryBroker(MemoryBrokerOptions{})
+	own := NewMemoryPresence(MemoryPresenceOptions{})
+	h2 := newTestHub(t, Options{Broker: b2, Presence: own, Default: NamespaceOptions{Presence: true}})
+	subscribe(t, h2, "room", &recorder{}, SubscribeOptions{Info: &ClientInfo{Client: "c2"}})
+	if got, _ := own.Presence(ctx, "room"); len(got) != 1 || got["c2"] == nil {
+		t.Fatalf("Options.Presence: %v, want c2", got)
+	}
+	if got, _ := b2.Presence(ctx, "room"); len(got) != 0 {
+		t.Fatalf("the broker's presence was used too: %v", got)
+	}
+}

@@ -31,6 +31,9 @@ type MemoryBrokerOptions struct {
 	// subscribed the stream is kept. After that the stream is forgotten and
 	// the next one gets a new epoch. Zero means 24 hours.
 	StreamTTL time.Duration
+	// PresenceTTL is how long a presence entry lives unless added again;
+	// zero means 60 seconds (see MemoryPresenceOptions.TTL).
+	PresenceTTL time.Duration
 	// Now returns the current time; nil means time.Now. Tests inject a clock.
 	Now func() time.Time
 }
@@ -42,6 +45,9 @@ type MemoryBrokerOptions struct {
 // Publish delivers to the attached handler synchronously, before it returns,
 // holding the channel's lock so that deliveries follow offset order.
 type MemoryBroker struct {
+	// Presence lives in the process too.
+	*MemoryPresence
+
 	now       func() time.Time
 	streamTTL time.Duration
 	seed      maphash.Seed
@@ -59,11 +65,12 @@ var _ Broker = (*MemoryBroker)(nil)
 // NewMemoryBroker returns a MemoryBroker configured by opts.
 func NewMemoryBroker(opts MemoryBrokerOptions) *MemoryBroker {
 	b := &MemoryBroker{
-		now:        opts.Now,
-		streamTTL:  opts.StreamTTL,
-		seed:       maphash.MakeSeed(),
-		streams:    make(map[string]*stream),
-		subscribed: make(map[string]struct{}),
+		MemoryPresence: NewMemoryPresence(MemoryPresenceOptions{TTL: opts.PresenceTTL, Now: opts.Now}),
+		now:            opts.Now,
+		streamTTL:      opts.StreamTTL,
+		seed:           maphash.MakeSeed(),
+		streams:        make(map[string]*stream),
+		subscribed:     make(map[string]struct{}),
 	}
 	if b.now == nil {
 		b.now = time.Now

@@ -26,7 +26,7 @@ type Options struct {
 	// Broker carries publications between nodes and keeps history; nil
 	// means a hub.MemoryBroker (one node, lost on restart).
 	Broker hub.Broker
-	// Presence keeps channel presence; nil means hub.MemoryPresence.
+	// Presence keeps channel presence; nil means the broker's.
 	Presence hub.PresenceManager
 	// Logger receives the server's logs; nil means slog.Default().
 	Logger *slog.Logger
