@@ -212,6 +212,11 @@ func (ec *eventConn) feed(in []byte, s *eventScratch) error {
 	return ec.end(ec.parse(s))
 }
 
+// directReadMin is the least a read straight into a message buffer must
+// be able to take: below it, the bytes go through the loop's buffer with
+// the next frame's, in one read.
+const directReadMin = 16 << 10
+
 // directBuf returns where the next bytes of a long frame can be read
 // straight into the message buffer, sparing a copy through the loop's
 // buffer of size least; nil when they cannot.

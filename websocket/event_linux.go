@@ -321,7 +321,7 @@ func (l *epollLoop) readable(ec *eventConn) {
 	l.current.Store(&ec.fdc)
 	defer l.current.Store(nil)
 	var err error
-	if dst := ec.directBuf(len(l.buf)); dst != nil {
+	if dst := ec.directBuf(directReadMin); dst != nil {
 		// The middle of a long frame: straight into the message.
 		n, ok := l.read(ec, dst)
 		if !ok {
