@@ -170,8 +170,7 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 
 	buffered := drainBuffered(brw.Reader)
 	c := newConn(nc, false, cfg, buffered)
-	c.subprotocol = subprotocol
-	c.extensions = extensions
+	c.setHandshake(subprotocol, extensions)
 	return c, nil
 }
 

@@ -110,20 +110,27 @@ const maxPending = 16 << 20
 
 func (c *Conn) keepPending(typ MessageType, p []byte) {
 	total := len(p)
-	for _, m := range c.pending {
-		total += len(m.data)
+	if c.pending != nil {
+		for _, m := range *c.pending {
+			total += len(m.data)
+		}
 	}
 	if total > maxPending {
 		return
 	}
-	c.pending = append(c.pending, pendingMessage{typ, p})
+	if c.pending == nil {
+		c.pending = new([]pendingMessage)
+	}
+	*c.pending = append(*c.pending, pendingMessage{typ, p})
 }
 
+// popPending returns the oldest kept message; c.pending is not nil.
 func (c *Conn) popPending() pendingMessage {
-	m := c.pending[0]
-	c.pending[0] = pendingMessage{}
-	c.pending = c.pending[1:]
-	if len(c.pending) == 0 {
+	q := *c.pending
+	m := q[0]
+	q[0] = pendingMessage{}
+	*c.pending = q[1:]
+	if len(*c.pending) == 0 {
 		c.pending = nil
 	}
 	return m

@@ -35,16 +35,17 @@ func (t MessageType) String() string {
 // All methods are safe for concurrent use, except that only one goroutine may
 // read (Read, ReadInto, Reader and the reader it returns) at a time.
 type Conn struct {
-	nc          net.Conn
-	client      bool
-	subprotocol string
-	extensions  string
-	cfg         connConfig
+	// Fields are ordered so that small ones share words: a Conn is the
+	// bulk of what an idle connection costs, and 640 bytes is a size
+	// class of the allocator where 728 took 768.
+	nc  net.Conn
+	hs  *handshakeResult // nil when neither a subprotocol nor an extension was agreed
+	cfg connConfig
 
 	// Reading; owned by whoever holds readMu.
 	readMu    sync.Mutex
-	pending   []pendingMessage // messages Close read on the application's behalf
-	rbuf      []byte           // buffered bytes are rbuf[rpos:rend]
+	pending   *[]pendingMessage // messages Close read on the application's behalf
+	rbuf      []byte            // buffered bytes are rbuf[rpos:rend]
 	rbufp     *[]byte
 	raw       *rawReader // &rawr, or nil when the transport hides its descriptor
 	rawr      rawReader
@@ -54,13 +55,16 @@ type Conn struct {
 	frame     frameHeader
 	frameLeft int64 // payload bytes of the current frame not read yet
 	maskPos   int
-	inMsg     bool // a data message has started and its final frame is not fully read
 	msgType   MessageType
-	msgRSV1   bool
 	msgLen    int64 // payload bytes of the current message so far (after inflating)
-	utf8      utf8Validator
 	readErr   error // sticky: once set, every read returns it
 	readLimit atomic.Int64
+
+	client  bool
+	inMsg   bool // a data message has started and its final frame is not fully read
+	msgRSV1 bool
+	utf8    utf8Validator
+	hdr     [maxHeaderSize]byte // frame header being written; guarded by wsem
 
 	// Writing. wsem serialises frames; msem serialises data messages so that
 	// a streamed message's frames are not interleaved with another message's,
@@ -71,14 +75,13 @@ type Conn struct {
 	wv       *writev   // for header and payload in one system call; made on first use
 	keys     *[64]byte // client only: random masking keys, refilled when used up
 	keyPos   int
-	hdr      [maxHeaderSize]byte
 
 	// Lifecycle.
 	closeSent  atomic.Bool
-	closeRecvd signal // the peer's close frame arrived
-	peerClose  CloseError
-	closed     signal // the transport is closed
+	noCompress atomic.Bool
 	closeOnce  sync.Once
+	closeRecvd signal // the peer's close frame arrived
+	closed     signal // the transport is closed
 	closeErr   error
 
 	// Pings waiting for their pong, by payload.
@@ -87,7 +90,6 @@ type Conn struct {
 	pingSeq atomic.Uint64
 	hb      *heartbeat
 
-	noCompress   atomic.Bool
 	compressor   *deflateCompressor
 	decompressor *deflateDecompressor
 	payloadSrc   *payloadSource
@@ -95,6 +97,20 @@ type Conn struct {
 
 	// ev is set while an EventLoop serves the connection (event.go).
 	ev atomic.Pointer[eventConn]
+}
+
+// handshakeResult is what the opening handshake agreed beyond the defaults;
+// most connections have none, so it is kept out of the Conn.
+type handshakeResult struct {
+	subprotocol string
+	extensions  string
+}
+
+// setHandshake records the subprotocol and extensions agreed.
+func (c *Conn) setHandshake(subprotocol, extensions string) {
+	if subprotocol != "" || extensions != "" {
+		c.hs = &handshakeResult{subprotocol: subprotocol, extensions: extensions}
+	}
 }
 
 func newConn(nc net.Conn, client bool, cfg connConfig, buffered []byte) *Conn {
@@ -121,11 +137,21 @@ func newConn(nc net.Conn, client bool, cfg connConfig, buffered []byte) *Conn {
 }
 
 // Subprotocol returns the subprotocol chosen in the handshake, or "".
-func (c *Conn) Subprotocol() string { return c.subprotocol }
+func (c *Conn) Subprotocol() string {
+	if c.hs == nil {
+		return ""
+	}
+	return c.hs.subprotocol
+}
 
 // Extensions returns the Sec-WebSocket-Extensions value negotiated in the
 // handshake, or "".
-func (c *Conn) Extensions() string { return c.extensions }
+func (c *Conn) Extensions() string {
+	if c.hs == nil {
+		return ""
+	}
+	return c.hs.extensions
+}
 
 // LocalAddr returns the local network address.
 func (c *Conn) LocalAddr() net.Addr { return c.nc.LocalAddr() }

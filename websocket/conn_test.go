@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // echoServer starts an httptest server that echoes every message.
@@ -211,4 +212,16 @@ func TestConcurrentWriters(t *testing.T) {
 		}
 	}
 	wg.Wait()
+}
+
+// TestConnSize keeps a Conn within the allocator's 640-byte size class on
+// 64-bit systems: it is most of what an idle connection costs, and the next
+// class up is 704.
+func TestConnSize(t *testing.T) {
+	if unsafe.Sizeof(uintptr(0)) != 8 {
+		t.Skip("the budget is for 64-bit systems")
+	}
+	if got := unsafe.Sizeof(Conn{}); got > 640 {
+		t.Errorf("a Conn is %d bytes, over the 640-byte size class; keep rarely used fields behind pointers", got)
+	}
 }

@@ -298,8 +298,7 @@ func clientHandshake(nc net.Conn, u *url.URL, key, request string, opts *DialOpt
 		buffered, _ = br.Peek(n)
 	}
 	c := newConn(nc, true, cfg, buffered)
-	c.subprotocol = subprotocol
-	c.extensions = extensions
+	c.setHandshake(subprotocol, extensions)
 	return c, resp, nil
 }
 

@@ -59,8 +59,7 @@ func acceptExtendedConnect(w http.ResponseWriter, r *http.Request, opts *AcceptO
 	}
 	sc := &streamConn{body: r.Body, w: w, rc: rc, remote: addrString(r.RemoteAddr), local: localAddr(r)}
 	c := newConn(sc, false, cfg, nil)
-	c.subprotocol = subprotocol
-	c.extensions = extensions
+	c.setHandshake(subprotocol, extensions)
 	return c, nil
 }
 

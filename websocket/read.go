@@ -28,7 +28,7 @@ func (c *Conn) Read(ctx context.Context) (MessageType, []byte, error) {
 func (c *Conn) ReadInto(ctx context.Context, buf []byte) (MessageType, []byte, error) {
 	c.readMu.Lock()
 	defer c.readMu.Unlock()
-	if len(c.pending) > 0 {
+	if c.pending != nil {
 		m := c.popPending()
 		return m.typ, append(buf[:0], m.data...), nil
 	}
@@ -63,7 +63,7 @@ func (c *Conn) ReadInto(ctx context.Context, buf []byte) (MessageType, []byte, e
 func (c *Conn) Reader(ctx context.Context) (MessageType, io.Reader, error) {
 	c.readMu.Lock()
 	defer c.readMu.Unlock()
-	if len(c.pending) > 0 {
+	if c.pending != nil {
 		m := c.popPending()
 		return m.typ, bytes.NewReader(m.data), nil
 	}
@@ -419,7 +419,6 @@ func (c *Conn) handleClose(p []byte) error {
 	if err != nil {
 		return c.fail(failCode, fmt.Errorf("%w: %w", ErrProtocol, err))
 	}
-	c.peerClose = ce
 	c.closeRecvd.fire()
 	if !c.closeSent.Load() {
 		// Echo the code, as RFC 6455 §5.5.1 suggests; an empty close
