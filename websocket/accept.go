@@ -139,15 +139,20 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 	}
 	_ = nc.SetWriteDeadline(time.Now().Add(timeout))
 
-	var b strings.Builder
-	b.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ")
-	b.WriteString(acceptKey(key))
-	b.WriteString("\r\n")
+	// The answer is built in the hijacked writer's buffer, which is ours
+	// now and otherwise unused, to spare allocations per handshake.
+	var b []byte
+	if brw != nil && brw.Writer != nil && brw.Writer.Buffered() == 0 {
+		b = brw.Writer.AvailableBuffer()
+	}
+	b = append(b, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
+	b = appendAcceptKey(b, key)
+	b = append(b, "\r\n"...)
 	if subprotocol != "" {
-		b.WriteString("Sec-WebSocket-Protocol: " + subprotocol + "\r\n")
+		b = append(append(append(b, "Sec-WebSocket-Protocol: "...), subprotocol...), "\r\n"...)
 	}
 	if extensions != "" {
-		b.WriteString("Sec-WebSocket-Extensions: " + extensions + "\r\n")
+		b = append(append(append(b, "Sec-WebSocket-Extensions: "...), extensions...), "\r\n"...)
 	}
 	for k, vs := range h {
 		switch http.CanonicalHeaderKey(k) {
@@ -158,11 +163,11 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 			if strings.ContainsAny(k, "\r\n:") || strings.ContainsAny(v, "\r\n") {
 				continue // never let a header value split the response
 			}
-			b.WriteString(k + ": " + v + "\r\n")
+			b = append(append(append(append(b, k...), ": "...), v...), "\r\n"...)
 		}
 	}
-	b.WriteString("\r\n")
-	if _, err := nc.Write([]byte(b.String())); err != nil {
+	b = append(b, "\r\n"...)
+	if _, err := nc.Write(b); err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("websocket: writing the handshake response: %w", err)
 	}

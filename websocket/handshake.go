@@ -11,11 +11,14 @@ import (
 const keyGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 // acceptKey computes Sec-WebSocket-Accept for a Sec-WebSocket-Key.
-func acceptKey(key string) string {
-	h := sha1.New()
-	h.Write([]byte(key))
-	h.Write([]byte(keyGUID))
-	return base64.StdEncoding.EncodeToString(h.Sum(nil))
+func acceptKey(key string) string { return string(appendAcceptKey(nil, key)) }
+
+// appendAcceptKey appends the Sec-WebSocket-Accept value for key to dst.
+func appendAcceptKey(dst []byte, key string) []byte {
+	var in [64]byte // a valid key is 24 bytes, the GUID 36
+	b := append(append(in[:0], key...), keyGUID...)
+	sum := sha1.Sum(b)
+	return base64.StdEncoding.AppendEncode(dst, sum[:])
 }
 
 // headerHasToken reports whether any value of the header named name holds
