@@ -325,11 +325,13 @@ func TestDial(t *testing.T) {
 		defer c.CloseNow()
 		ctx, cancel := context.WithTimeout(context.Background(), guardTimeout)
 		defer cancel()
-		go func() { _, _, _ = c.Read(ctx) }() // the second read answers the ping
 		typ, p, err := c.Read(ctx)
 		if err != nil || typ != websocket.MessageText || string(p) != "first" {
 			t.Fatalf("first message %v %q %v, want text \"first\"", typ, p, err)
 		}
+		// Only one reader at a time: the second read, which answers the
+		// ping, starts once the first has returned.
+		go func() { _, _, _ = c.Read(ctx) }()
 		select {
 		case p := <-pong:
 			if string(p) != "ping" {
