@@ -11,6 +11,7 @@
 #   staticcheck  honnef.co/go/tools staticcheck, pinned below
 #   test         go test -race -count=1 ./...  (unit, conformance, interop)
 #   fuzz         test/fuzz.sh, when present
+#   microbench   every go test -bench once, and the 0 allocs/op test
 #   tsc          test/tsc/check.sh: type check and node tests of web/
 #   bench        go vet and go test of the bench module
 set -Eeuo pipefail
@@ -95,6 +96,11 @@ elif [[ -f test/fuzz.sh ]]; then
 	section fuzz
 	bash test/fuzz.sh
 fi
+
+section microbench
+# Every micro-benchmark runs once so that none rots, and without the race
+# detector the steady-state read and write paths are held to 0 allocs/op.
+go test -count=1 -run 'TestSteadyStateAllocs' -bench . -benchtime 1x -benchmem ./websocket/ ./hub/ ./server/
 
 section tsc
 test/tsc/check.sh
