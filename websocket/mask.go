@@ -18,7 +18,9 @@ func maskBytes(key [4]byte, pos int, b []byte) int {
 		k := bits.RotateLeft32(binary.LittleEndian.Uint32(key[:]), -8*pos)
 		k64 := uint64(k) | uint64(k)<<32
 		// A multiple of 32 bytes keeps the key lined up for what follows.
-		b = b[maskWide(b, k64):]
+		if len(b) >= maskWideMin {
+			b = b[maskWide(b, k64):]
+		}
 		for len(b) >= 32 {
 			binary.LittleEndian.PutUint64(b, binary.LittleEndian.Uint64(b)^k64)
 			binary.LittleEndian.PutUint64(b[8:], binary.LittleEndian.Uint64(b[8:])^k64)

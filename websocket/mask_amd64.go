@@ -12,10 +12,15 @@ func maskAVX2(b *byte, n int, key uint64)
 
 func hasAVX2() bool
 
+// maskWideMin is the shortest input maskWide is called for: below it the
+// call costs more than the vector loop saves.
+const maskWideMin = 64
+
 // maskWide masks the longest prefix of b that the vector loop handles and
-// returns its length; k64 is the key lined up with b[0], twice.
+// returns its length; k64 is the key lined up with b[0], twice. The caller
+// checks len(b) >= maskWideMin.
 func maskWide(b []byte, k64 uint64) int {
-	if !useAVX2 || len(b) < 64 {
+	if !useAVX2 {
 		return 0
 	}
 	n := len(b) &^ 31
