@@ -137,3 +137,24 @@ func TestDriveInterrupt(t *testing.T) {
 		})
 	}
 }
+
+// TestDriveEchoCompressDeclined: --compress against a server that does not
+// negotiate permessage-deflate must not send it compressed frames (a
+// protocol error, which the server answers with 1002), but report why no
+// connection could be used.
+func TestDriveEchoCompressDeclined(t *testing.T) {
+	tg := echoServer(t, false)
+	tg.Compress = true
+	ctx := context.Background()
+	r := NewLocalRunner(ctx, func(ctx context.Context, ctl *Control) (*Result, error) {
+		return RunEcho(ctx, tg, EchoConfig{Conns: 2, InFlight: 1, Size: 10, Count: 10}, ctl)
+	})
+	out, err := Drive(ctx, []Runner{r}, Plan{Mode: "echo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := out.Result
+	if res.Sent != 0 || res.Errors != 2 || len(res.ErrorSamples) == 0 || !strings.Contains(res.ErrorSamples[0], "did not accept permessage-deflate") {
+		t.Fatalf("%+v", res)
+	}
+}

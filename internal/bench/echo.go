@@ -82,8 +82,15 @@ func RunEcho(ctx context.Context, t *Target, cfg EchoConfig, ctl *Control) (*Res
 	var errs errorLog
 	conns := dialAll(ctx, t, cfg.Conns, bufSize, &errs)
 	live := int64(0)
-	for _, c := range conns {
-		if c != nil {
+	for i, c := range conns {
+		if c != nil && t.Compress && !c.deflate {
+			// The frames are compressed up front: sent on a connection
+			// without the extension they would be a protocol error.
+			errs.add(errors.New("the server did not accept permessage-deflate (--compress)"))
+			c.nc.Close()
+			conns[i] = nil
+		}
+		if conns[i] != nil {
 			live++
 		}
 	}
