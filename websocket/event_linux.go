@@ -6,9 +6,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 	"unsafe"
 )
 
@@ -24,10 +27,13 @@ import (
 // connection whose read filled the buffer is read again on the next round,
 // after the others had their turn.
 //
-// The loop goroutine waits in epoll_wait itself. Registering the epoll
-// descriptor with Go's poller instead, so that the loop parks like any
-// goroutine, was measured too: it costs an extra epoll_wait per wake-up
-// and came out 5% slower per message (docs/performance.md).
+// The loop goroutine waits in epoll_wait itself while the program has a
+// processor to spare: registering the epoll descriptor with Go's poller
+// instead, so that the loop parks like any goroutine, costs an extra
+// epoll_wait per wake-up and came out 5% slower per message. Without a
+// spare processor (GOMAXPROCS no larger than the loops) a loop that sleeps
+// in a system call loses its processor each time, and a lightly loaded
+// loop parks instead (parkLoops, docs/performance.md).
 
 type epollBackend struct {
 	loops []*epollLoop
@@ -38,6 +44,13 @@ type epollBackend struct {
 type epollLoop struct {
 	epfd   int
 	wakefd int // eventfd: Serve and Close wake the loop with it
+
+	// park, when set, is the epoll descriptor registered with Go's poller:
+	// the loop parks there instead of sleeping in epoll_wait (parkLoops).
+	park      syscall.RawConn
+	pfile     *os.File
+	parkAfter time.Duration
+	lastWait  time.Duration
 
 	mu      sync.Mutex
 	pending []*eventConn
@@ -62,8 +75,9 @@ type epollLoop struct {
 
 func newEventBackend(opts EventLoopOptions) (eventBackend, error) {
 	b := &epollBackend{}
+	park := parkLoops(opts.Loops)
 	for range opts.Loops {
-		l, err := newEpollLoop(opts.ReadBufferSize)
+		l, err := newEpollLoop(opts.ReadBufferSize, park)
 		if err != nil {
 			_ = b.close()
 			return nil, err
@@ -74,7 +88,7 @@ func newEventBackend(opts EventLoopOptions) (eventBackend, error) {
 	return b, nil
 }
 
-func newEpollLoop(bufSize int) (*epollLoop, error) {
+func newEpollLoop(bufSize int, park bool) (*epollLoop, error) {
 	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("epoll_create1: %w", err)
@@ -97,8 +111,46 @@ func newEpollLoop(bufSize int) (*epollLoop, error) {
 		syscall.Close(epfd)
 		return nil, fmt.Errorf("epoll_ctl: %w", err)
 	}
+	if park {
+		// An epoll descriptor is readable when it has events to report,
+		// so Go's poller can wait for it like for a socket.
+		// The File owns the descriptor from here on, and closes it.
+		if err := syscall.SetNonblock(epfd, true); err == nil {
+			l.pfile = os.NewFile(uintptr(epfd), "epoll")
+			if rc, err := l.pfile.SyscallConn(); err == nil {
+				l.park, l.parkAfter = rc, parkAfter
+			}
+		}
+	}
 	return l, nil
 }
+
+// parkAfter: a loop that may park does so only when its last wait lasted
+// this long; a busier loop sleeps in epoll_wait, whose sleeps are then too
+// short for the processor to be taken back.
+var parkAfter = 50 * time.Microsecond
+
+// parkOverride forces the wait mode in tests and measurements: 1 parks on
+// Go's poller, -1 sleeps in epoll_wait, 0 decides by parkLoops.
+var parkOverride = 0
+
+// parkLoops decides how loops wait for events. A goroutine that sleeps in
+// a system call keeps its processor (P) only while the runtime has an
+// idle one: with none (GOMAXPROCS no larger than the loops, as in a
+// one-CPU container), the runtime's monitor takes the processor back from
+// every sleeping loop, every time, and the loop must win one back when it
+// wakes. Measured with one CPU, one connection, 64 B echoes: 45 µs of
+// server CPU and 100 µs round trips sleeping in epoll_wait, against
+// 27 µs and 68 µs with a second processor. Parking on Go's poller costs an
+// extra epoll_wait per wake-up but holds no processor while it waits.
+func parkLoops(loops int) bool {
+	if parkOverride != 0 {
+		return parkOverride > 0
+	}
+	return parkWhen(runtime.GOMAXPROCS(0), loops)
+}
+
+func parkWhen(procs, loops int) bool { return procs <= loops }
 
 func (b *epollBackend) serve(c *Conn, h EventHandler) error {
 	tc, err := tcpConnOf(c)
@@ -195,10 +247,26 @@ func (b *epollBackend) close() error {
 // wait fills l.events with what is ready, sleeping until something is
 // unless some connection is to be read again.
 func (l *epollLoop) wait() error {
-	timeout := -1
-	if len(l.more) > 0 {
-		timeout = 0
+	if l.park == nil || len(l.more) > 0 {
+		timeout := -1
+		if len(l.more) > 0 {
+			timeout = 0
+		}
+		return l.sleep(timeout)
 	}
+	start := time.Now()
+	var err error
+	if l.lastWait >= l.parkAfter {
+		err = l.parkWait()
+	} else {
+		err = l.sleep(-1)
+	}
+	l.lastWait = time.Since(start)
+	return err
+}
+
+// sleep waits in epoll_wait.
+func (l *epollLoop) sleep(timeout int) error {
 	for {
 		n, err := syscall.EpollWait(l.epfd, l.events, timeout)
 		if err == syscall.EINTR {
@@ -207,6 +275,25 @@ func (l *epollLoop) wait() error {
 		l.nev = n
 		return err
 	}
+}
+
+// parkWait waits parked on Go's poller until the epoll set has events.
+func (l *epollLoop) parkWait() error {
+	var n int
+	var werr error
+	err := l.park.Read(func(fd uintptr) bool {
+		for {
+			n, werr = syscall.EpollWait(int(fd), l.events, 0)
+			if werr != syscall.EINTR {
+				return n > 0 || werr != nil
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	l.nev = n
+	return werr
 }
 
 func (l *epollLoop) run() {
@@ -419,7 +506,11 @@ func (l *epollLoop) shutdown() {
 			l.finish(ec, ec.c.readFailed(ErrClosed), true)
 		}
 	}
-	_ = syscall.Close(l.epfd)
+	if l.pfile != nil {
+		_ = l.pfile.Close()
+	} else {
+		_ = syscall.Close(l.epfd)
+	}
 	_ = syscall.Close(l.wakefd)
 	close(l.done)
 }

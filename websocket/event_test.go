@@ -31,12 +31,7 @@ func evBackends() []evBackend {
 	return []evBackend{
 		{"event", func(t *testing.T) *EventLoop {
 			// A small buffer, so that most messages span several reads.
-			l, err := NewEventLoop(EventLoopOptions{Loops: 2, ReadBufferSize: 512})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { l.Close() })
-			return l
+			return newLoopWaiting(t, -1, 0)
 		}},
 		{"goroutine", func(t *testing.T) *EventLoop {
 			l := &EventLoop{b: newGoroutineBackend()}
@@ -49,7 +44,7 @@ func evBackends() []evBackend {
 const isLinux = runtime.GOOS == "linux"
 
 func forEachBackend(t *testing.T, f func(t *testing.T, loop *EventLoop)) {
-	for _, b := range evBackends() {
+	for _, b := range append(evBackends(), platformEvBackends()...) {
 		t.Run(b.name, func(t *testing.T) { f(t, b.new(t)) })
 	}
 }

@@ -1,0 +1,23 @@
+//go:build !linux
+
+package websocket
+
+import (
+	"testing"
+	"time"
+)
+
+// platformEvBackends has nothing to add where the event loop is the
+// goroutine fallback.
+func platformEvBackends() []evBackend { return nil }
+
+// newLoopWaiting makes an EventLoop; the wait modes exist on Linux only.
+func newLoopWaiting(t *testing.T, _ int, _ time.Duration) *EventLoop {
+	t.Helper()
+	l, err := NewEventLoop(EventLoopOptions{Loops: 2, ReadBufferSize: 512})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
