@@ -133,11 +133,16 @@ func BenchmarkWritePrepared(b *testing.B) {
 }
 
 func BenchmarkMask(b *testing.B) {
-	for _, size := range []int{16, 128, 4096, 65536} {
-		b.Run(sizeName(size), func(b *testing.B) {
-			p := make([]byte, size)
+	// off 1: a piece of a long frame, unmasked read by read, starts anywhere.
+	for _, tc := range []struct{ size, off int }{{16, 0}, {128, 0}, {4096, 0}, {65536, 0}, {65536, 1}} {
+		name := sizeName(tc.size)
+		if tc.off != 0 {
+			name += "/unaligned"
+		}
+		b.Run(name, func(b *testing.B) {
+			p := make([]byte, tc.size+tc.off)[tc.off:]
 			key := [4]byte{1, 2, 3, 4}
-			b.SetBytes(int64(size))
+			b.SetBytes(int64(tc.size))
 			for i := 0; i < b.N; i++ {
 				maskBytes(key, 1, p)
 			}
