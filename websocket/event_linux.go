@@ -139,10 +139,11 @@ var parkOverride = 0
 // idle one: with none (GOMAXPROCS no larger than the loops, as in a
 // one-CPU container), the runtime's monitor takes the processor back from
 // every sleeping loop, every time, and the loop must win one back when it
-// wakes. Measured with one CPU, one connection, 64 B echoes: 45 µs of
-// server CPU and 100 µs round trips sleeping in epoll_wait, against
-// 27 µs and 68 µs with a second processor. Parking on Go's poller costs an
-// extra epoll_wait per wake-up but holds no processor while it waits.
+// wakes. Measured with one CPU, one connection, 64 B echoes: 38–43 µs of
+// server CPU per message and 78–90 µs round trips sleeping in epoll_wait,
+// 36–38 µs and 72–74 µs parking, 24–27 µs and 66–68 µs sleeping with a
+// spare processor (docs/performance.md). Parking costs an extra epoll_wait
+// per wake-up but holds no processor while it waits.
 func parkLoops(loops int) bool {
 	if parkOverride != 0 {
 		return parkOverride > 0
