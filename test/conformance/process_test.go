@@ -136,9 +136,16 @@ func (l *lockedBuffer) String() string {
 // and panics.
 func startDuplex(t *testing.T, args ...string) *process {
 	t.Helper()
+	return startDuplexEnv(t, nil, args...)
+}
+
+// startDuplexEnv is startDuplex with env added to the process's
+// environment.
+func startDuplexEnv(t *testing.T, env []string, args ...string) *process {
+	t.Helper()
 	bin := duplexBinary(t)
 	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), "GORACE=halt_on_error=0")
+	cmd.Env = append(append(os.Environ(), "GORACE=halt_on_error=0"), env...)
 	dieWithParent(cmd)
 	p := &process{cmd: cmd, stdout: &lockedBuffer{}, stderr: &lockedBuffer{},
 		lines: make(chan string, 64), exited: make(chan struct{}), copyDone: make(chan struct{})}

@@ -30,6 +30,15 @@ func TestServerGoroutine(t *testing.T) {
 	runServerCases(t, false, func(*testing.T) string { return addr })
 }
 
+// TestServerOneProcessor runs the same cases against `duplex echo` with
+// GOMAXPROCS=1, as on a one-CPU machine or container: the event loop has
+// no processor to spare, so between sparse events it parks on Go's poller
+// instead of sleeping in epoll_wait.
+func TestServerOneProcessor(t *testing.T) {
+	addr := startEchoServerEnv(t, []string{"GOMAXPROCS=1"})
+	runServerCases(t, false, func(*testing.T) string { return addr })
+}
+
 // runServerCases runs every case that applies to a server, each against
 // the echo server whose address target returns.
 func runServerCases(t *testing.T, parallel bool, target func(t *testing.T) string) {
@@ -53,7 +62,14 @@ func runServerCases(t *testing.T, parallel bool, target func(t *testing.T) strin
 // and returns the address it listens on.
 func startEchoServer(t *testing.T, flags ...string) string {
 	t.Helper()
-	proc := startDuplex(t, append([]string{"echo", "--addr", "127.0.0.1:0"}, flags...)...)
+	return startEchoServerEnv(t, nil, flags...)
+}
+
+// startEchoServerEnv is startEchoServer with env added to the process's
+// environment.
+func startEchoServerEnv(t *testing.T, env []string, flags ...string) string {
+	t.Helper()
+	proc := startDuplexEnv(t, env, append([]string{"echo", "--addr", "127.0.0.1:0"}, flags...)...)
 	line := proc.firstLine(t, "listening on ws://")
 	addr := strings.TrimSuffix(line[strings.Index(line, "ws://")+len("ws://"):], "/")
 	if _, _, err := net.SplitHostPort(addr); err != nil {
