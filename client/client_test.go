@@ -334,8 +334,23 @@ func TestTokens(t *testing.T) {
 
 	var connTokens, subTokens int
 	var mu sync.Mutex
+	// What happened to the connection and the subscription, for the
+	// failure messages.
+	var events []string
+	logEvent := func(format string, args ...any) {
+		mu.Lock()
+		events = append(events, fmt.Sprintf(format, args...))
+		mu.Unlock()
+	}
+	history := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return strings.Join(events, "; ")
+	}
 	c := client.New(wsURL(strings.TrimPrefix(hs.URL, "http://")), client.Options{
 		MinReconnectDelay: 20 * time.Millisecond,
+		OnDisconnected:    func(e client.DisconnectedEvent) { logEvent("disconnected %d %s", e.Code, e.Reason) },
+		OnError:           func(err error) { logEvent("error: %v", err) },
 		GetToken: func(context.Context) (string, error) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -353,6 +368,7 @@ func TestTokens(t *testing.T) {
 	}
 	rec := newRecorder()
 	opts := rec.options()
+	opts.OnUnsubscribed = func(e client.UnsubscribedEvent) { logEvent("unsubscribed %d %s", e.Code, e.Reason) }
 	opts.GetToken = func(_ context.Context, channel string) (string, error) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -393,10 +409,10 @@ func TestTokens(t *testing.T) {
 	}
 	time.Sleep(1500 * time.Millisecond) // past the first token's expiry
 	if err := c.Ping(ctx); err != nil {
-		t.Fatalf("ping after the first token expired: %v", err)
+		t.Fatalf("ping after the first token expired: %v (events: %s)", err, history())
 	}
 	if _, err := sub.Publish(ctx, "still here"); err != nil {
-		t.Fatal(err)
+		t.Fatalf("publish after the first token expired: %v (events: %s)", err, history())
 	}
 	rec.waitUntil(t, "the second publication", func(r *recorder) bool { return len(r.texts) == 2 })
 }
