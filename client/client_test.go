@@ -438,3 +438,55 @@ func TestSubscribeRightAfterConnect(t *testing.T) {
 		c.Close()
 	}
 }
+
+// TestSubscribeBeforeResubscription: a Subscribe that completes on a new
+// connection before the client's own resubscription of that connection
+// looks at the subscriptions must not be subscribed a second time: the
+// server would refuse the duplicate (105) and the subscription would end.
+// Under load this happened in TestTokens after a reconnect.
+func TestSubscribeBeforeResubscription(t *testing.T) {
+	_, hs := startServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	release := make(chan struct{})
+	resubscribed := make(chan int, 1)
+	restore := client.SetResubscribeHooks(func() { <-release }, func(n int) { resubscribed <- n })
+	t.Cleanup(restore)
+
+	var mu sync.Mutex
+	var unsubscribed []string
+	c := client.New(wsURL(strings.TrimPrefix(hs.URL, "http://")), client.Options{Token: token(t, "alice")})
+	t.Cleanup(func() { c.Close() })
+	if err := c.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rec := newRecorder()
+	opts := rec.options()
+	opts.OnUnsubscribed = func(e client.UnsubscribedEvent) {
+		mu.Lock()
+		unsubscribed = append(unsubscribed, fmt.Sprintf("%d %s", e.Code, e.Reason))
+		mu.Unlock()
+	}
+	sub, _ := c.NewSubscription("chat:early", opts)
+	if err := sub.Subscribe(ctx); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	select {
+	case n := <-resubscribed:
+		if n != 0 {
+			t.Fatalf("the resubscription of the connection subscribed %d subscriptions again, want 0", n)
+		}
+	case <-ctx.Done():
+		t.Fatal("the resubscription never ran")
+	}
+	if _, err := sub.Publish(ctx, "after"); err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+	rec.waitUntil(t, "the publication", func(r *recorder) bool { return len(r.texts) == 1 })
+	mu.Lock()
+	defer mu.Unlock()
+	if len(unsubscribed) != 0 {
+		t.Fatalf("the subscription ended: %v", unsubscribed)
+	}
+}

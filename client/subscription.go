@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 )
 
@@ -351,19 +352,40 @@ func (s *Subscription) retryLater(gen uint64) {
 }
 
 // resubscribeAll subscribes every wanted subscription on a new connection.
+// One that is already subscribed was subscribed on this connection by a
+// Subscribe call that won the race with this function (the connection's
+// subscriptions were suspended when the last one ended): subscribing it
+// again would be refused as a duplicate (105) and end it.
 func (c *Client) resubscribeAll(tr *transport) {
+	hooks := testHooks.Load()
+	if hooks != nil {
+		hooks.beforeResubscribe()
+	}
 	c.mu.Lock()
 	var list []*Subscription
 	for _, s := range c.subs {
-		if s.want {
+		if s.want && s.state != subSubscribed {
 			s.state = subSubscribing
 			list = append(list, s)
 		}
 	}
 	c.mu.Unlock()
+	if hooks != nil {
+		hooks.resubscribing(len(list))
+	}
 	for _, s := range list {
 		go s.subscribeOn(tr)
 	}
+}
+
+// testHooks, set by tests only: beforeResubscribe runs before
+// resubscribeAll looks at the subscriptions, resubscribing with how many it
+// subscribes again.
+var testHooks atomic.Pointer[resubscribeHooks]
+
+type resubscribeHooks struct {
+	beforeResubscribe func()
+	resubscribing     func(n int)
 }
 
 // suspendSubscriptions marks subscriptions as waiting for the next
