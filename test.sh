@@ -100,7 +100,7 @@ fi
 section microbench
 # Every micro-benchmark runs once so that none rots, and without the race
 # detector the steady-state read and write paths are held to 0 allocs/op.
-go test -count=1 -run 'TestSteadyStateAllocs' -bench . -benchtime 1x -benchmem ./websocket/ ./hub/ ./server/
+go test -count=1 -run 'TestSteadyStateAllocs|TestGoroutineModeStack' -bench . -benchtime 1x -benchmem ./websocket/ ./hub/ ./server/
 
 section tsc
 test/tsc/check.sh

@@ -282,73 +282,94 @@ func midMessage(err error) error {
 // data frame is read; it checks every rule of RFC 6455 §5 that a header can
 // break.
 func (c *Conn) nextFrame() error {
+	// The checks live in functions of their own: their error messages
+	// need large stack frames, and this function is on the stack of
+	// every connection that waits for its next frame, which is what
+	// decides whether a waiting goroutine fits in the smallest stack.
 	for {
 		h, err := c.readHeader()
 		if err != nil {
 			return err
 		}
-		allowed := byte(0)
-		if c.cfg.deflateOn {
-			allowed = bitRSV1
-		}
-		switch {
-		case h.rsv&^allowed != 0:
-			return c.fail(StatusProtocolError, fmt.Errorf("%w: reserved bits %#x set without an extension that defines them", ErrProtocol, h.rsv))
-		case h.masked == c.client:
-			if c.client {
-				return c.fail(StatusProtocolError, fmt.Errorf("%w: the server sent a masked frame", ErrProtocol))
-			}
-			return c.fail(StatusProtocolError, fmt.Errorf("%w: the client sent an unmasked frame", ErrProtocol))
+		if err := c.checkFrame(&h); err != nil {
+			return err
 		}
 		if h.op.isControl() {
-			switch {
-			case h.op != opClose && h.op != opPing && h.op != opPong:
-				return c.fail(StatusProtocolError, fmt.Errorf("%w: %v", ErrProtocol, h.op))
-			case !h.fin:
-				return c.fail(StatusProtocolError, fmt.Errorf("%w: fragmented %v frame", ErrProtocol, h.op))
-			case h.length > maxControlPayload:
-				return c.fail(StatusProtocolError, fmt.Errorf("%w: %v frame of %d bytes; control frames carry at most 125", ErrProtocol, h.op, h.length))
-			case h.rsv != 0:
-				return c.fail(StatusProtocolError, fmt.Errorf("%w: compressed %v frame", ErrProtocol, h.op))
-			}
 			if err := c.handleControl(&h); err != nil {
 				return err
 			}
 			continue
 		}
-		switch h.op {
-		case opContinuation:
-			if !c.inMsg {
-				return c.fail(StatusProtocolError, fmt.Errorf("%w: continuation frame with no message to continue", ErrProtocol))
-			}
-			if h.rsv != 0 {
-				return c.fail(StatusProtocolError, fmt.Errorf("%w: RSV1 set on a continuation frame", ErrProtocol))
-			}
-		case opText, opBinary:
-			if c.inMsg {
-				return c.fail(StatusProtocolError, fmt.Errorf("%w: new %v message before the fragmented one ended", ErrProtocol, h.op))
-			}
-			c.inMsg = true
-			c.msgType = MessageType(h.op)
-			c.msgRSV1 = h.rsv&bitRSV1 != 0
-			c.msgLen = 0
-			c.utf8.reset()
-			if c.msgRSV1 {
-				c.beginInflate()
-			}
-		default:
-			return c.fail(StatusProtocolError, fmt.Errorf("%w: %v", ErrProtocol, h.op))
-		}
-		if !c.msgRSV1 {
-			if limit := c.readLimit.Load(); h.length > limit-c.msgLen {
-				return c.fail(StatusMessageTooBig, fmt.Errorf("%w: message of at least %d bytes, limit %d", ErrReadLimit, c.msgLen+h.length, limit))
-			}
-		}
-		c.frame = h
-		c.frameLeft = h.length
-		c.maskPos = 0
-		return nil
+		return c.startFrame(&h)
 	}
+}
+
+// checkFrame applies the rules every frame header must follow (RFC 6455
+// §5.2, §5.5).
+func (c *Conn) checkFrame(h *frameHeader) error {
+	allowed := byte(0)
+	if c.cfg.deflateOn {
+		allowed = bitRSV1
+	}
+	switch {
+	case h.rsv&^allowed != 0:
+		return c.fail(StatusProtocolError, fmt.Errorf("%w: reserved bits %#x set without an extension that defines them", ErrProtocol, h.rsv))
+	case h.masked == c.client:
+		if c.client {
+			return c.fail(StatusProtocolError, fmt.Errorf("%w: the server sent a masked frame", ErrProtocol))
+		}
+		return c.fail(StatusProtocolError, fmt.Errorf("%w: the client sent an unmasked frame", ErrProtocol))
+	}
+	if h.op.isControl() {
+		switch {
+		case h.op != opClose && h.op != opPing && h.op != opPong:
+			return c.fail(StatusProtocolError, fmt.Errorf("%w: %v", ErrProtocol, h.op))
+		case !h.fin:
+			return c.fail(StatusProtocolError, fmt.Errorf("%w: fragmented %v frame", ErrProtocol, h.op))
+		case h.length > maxControlPayload:
+			return c.fail(StatusProtocolError, fmt.Errorf("%w: %v frame of %d bytes; control frames carry at most 125", ErrProtocol, h.op, h.length))
+		case h.rsv != 0:
+			return c.fail(StatusProtocolError, fmt.Errorf("%w: compressed %v frame", ErrProtocol, h.op))
+		}
+	}
+	return nil
+}
+
+// startFrame takes a data frame's header: it starts a message or
+// continues one, and checks the read limit.
+func (c *Conn) startFrame(h *frameHeader) error {
+	switch h.op {
+	case opContinuation:
+		if !c.inMsg {
+			return c.fail(StatusProtocolError, fmt.Errorf("%w: continuation frame with no message to continue", ErrProtocol))
+		}
+		if h.rsv != 0 {
+			return c.fail(StatusProtocolError, fmt.Errorf("%w: RSV1 set on a continuation frame", ErrProtocol))
+		}
+	case opText, opBinary:
+		if c.inMsg {
+			return c.fail(StatusProtocolError, fmt.Errorf("%w: new %v message before the fragmented one ended", ErrProtocol, h.op))
+		}
+		c.inMsg = true
+		c.msgType = MessageType(h.op)
+		c.msgRSV1 = h.rsv&bitRSV1 != 0
+		c.msgLen = 0
+		c.utf8.reset()
+		if c.msgRSV1 {
+			c.beginInflate()
+		}
+	default:
+		return c.fail(StatusProtocolError, fmt.Errorf("%w: %v", ErrProtocol, h.op))
+	}
+	if !c.msgRSV1 {
+		if limit := c.readLimit.Load(); h.length > limit-c.msgLen {
+			return c.fail(StatusMessageTooBig, fmt.Errorf("%w: message of at least %d bytes, limit %d", ErrReadLimit, c.msgLen+h.length, limit))
+		}
+	}
+	c.frame = *h
+	c.frameLeft = h.length
+	c.maskPos = 0
+	return nil
 }
 
 // readHeader reads and decodes one frame header.

@@ -17,18 +17,32 @@ var errCloseSent = fmt.Errorf("websocket: write after the close frame was sent: 
 // Cancelling ctx while the message is being written closes the connection,
 // since a partly written frame cannot be taken back.
 func (c *Conn) Write(ctx context.Context, typ MessageType, p []byte) error {
+	// The write path is kept shallow (no writeData frame, no defer, the
+	// rare branches in functions of their own): a goroutine that echoes
+	// with ReadInto and Write then never needs more than the smallest
+	// stack, which halves what an idle connection costs in the default
+	// mode (docs/performance.md).
 	if typ != MessageText && typ != MessageBinary {
-		return fmt.Errorf("websocket: cannot write a message of type %v", typ)
+		return badMessageType(typ)
 	}
 	if err := c.acquire(ctx, &c.msem); err != nil {
 		return err
 	}
-	err := c.writeData(ctx, typ, p)
+	var err error
+	if c.compressMessage(len(p)) {
+		err = c.writeCompressed(ctx, typ, p)
+	} else {
+		err = c.writeFrame(ctx, true, 0, opcode(typ), p)
+	}
 	if err != nil {
 		c.releaseCompressor()
 	}
 	release(&c.msem)
 	return err
+}
+
+func badMessageType(typ MessageType) error {
+	return fmt.Errorf("websocket: cannot write a message of type %v", typ)
 }
 
 // writeData writes one whole message; the caller holds msem.
@@ -44,10 +58,23 @@ func (c *Conn) writeFrame(ctx context.Context, fin bool, rsv byte, op opcode, p 
 	if err := c.acquire(ctx, &c.wsem); err != nil {
 		return err
 	}
-	defer release(&c.wsem)
 	if c.closeSent.Load() && op != opClose {
+		release(&c.wsem)
 		return errCloseSent
 	}
+	if ctx.Done() == nil {
+		err := c.writeFrameLocked(fin, rsv, op, p)
+		release(&c.wsem)
+		return err
+	}
+	err := c.writeFrameWatched(ctx, fin, rsv, op, p)
+	release(&c.wsem)
+	return err
+}
+
+// writeFrameWatched is writeFrameLocked under a context that can be
+// cancelled: cancelling it sets a past write deadline, which ends the write.
+func (c *Conn) writeFrameWatched(ctx context.Context, fin bool, rsv byte, op opcode, p []byte) error {
 	w := c.watch(ctx, false)
 	err := c.writeFrameLocked(fin, rsv, op, p)
 	if w.stop() {
@@ -76,8 +103,7 @@ func (c *Conn) writeFrameLocked(fin bool, rsv byte, op opcode, p []byte) error {
 	hdr := appendHeader(c.hdr[:0], fin, rsv, op, int64(len(p)), c.client, key)
 	var err error
 	size := c.cfg.writeBufferSize
-	switch {
-	case len(hdr)+len(p) <= size:
+	if len(hdr)+len(p) <= size {
 		bp := getBuf(size)
 		b := append(append((*bp)[:0], hdr...), p...)
 		if c.client {
@@ -85,21 +111,29 @@ func (c *Conn) writeFrameLocked(fin bool, rsv byte, op opcode, p []byte) error {
 		}
 		_, err = c.nc.Write(b)
 		putBuf(bp)
-	case !c.client:
-		if c.wv == nil {
-			c.wv = new(writev)
-		}
-		c.wv.arr[0], c.wv.arr[1] = hdr, p
-		c.wv.bufs = c.wv.arr[:]
-		_, err = writeVectored(c.nc, &c.wv.bufs) // one writev in event mode too
-		c.wv.arr[0], c.wv.arr[1] = nil, nil
-	default:
-		err = c.writeMasked(hdr, key, p)
+	} else {
+		err = c.writeLarge(hdr, key, p)
 	}
 	if err != nil {
 		return c.writeFailed(err)
 	}
 	return nil
+}
+
+// writeLarge sends a frame larger than the write buffer: a server's with
+// one writev, a client's masked chunk by chunk.
+func (c *Conn) writeLarge(hdr []byte, key [4]byte, p []byte) error {
+	if c.client {
+		return c.writeMasked(hdr, key, p)
+	}
+	if c.wv == nil {
+		c.wv = new(writev)
+	}
+	c.wv.arr[0], c.wv.arr[1] = hdr, p
+	c.wv.bufs = c.wv.arr[:]
+	_, err := writeVectored(c.nc, &c.wv.bufs) // one writev in event mode too
+	c.wv.arr[0], c.wv.arr[1] = nil, nil
+	return err
 }
 
 // writeFailed records a transport write error: the frame may be cut, so the
