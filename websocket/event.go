@@ -81,7 +81,7 @@ const DefaultEventReadBufferSize = 256 << 10
 //
 // Measured on Linux (docs/performance.md): at 10 000 idle connections that
 // have each echoed one message, the server's RSS grows by about 3 KiB per
-// connection, against 7.9 KiB with a goroutine per connection. With one
+// connection, against 6.8 KiB with a goroutine per connection. With one
 // message in flight per connection the server CPU per echoed message is up
 // to a third lower than with a goroutine per connection (about the same for
 // 1 MiB messages); with several in flight, when one read brings many
