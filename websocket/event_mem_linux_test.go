@@ -91,13 +91,9 @@ func TestEventMemoryPerConn(t *testing.T) {
 	if testing.Short() {
 		t.Skip("holds thousands of connections")
 	}
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		t.Fatal(err)
-	}
-	n := min(5000, int(lim.Cur)/2-64)
+	n, limit := connsWithinLimit(t, 5000)
 	if n < 100 {
-		t.Skipf("descriptor limit %d is too low", lim.Cur)
+		t.Skipf("descriptor limit %d is too low", limit)
 	}
 	event := measureConnMemory(t, n, true)
 	gor := measureConnMemory(t, n, false)
@@ -116,6 +112,18 @@ func TestEventMemoryPerConn(t *testing.T) {
 	if event.total() >= gor.total() {
 		t.Errorf("event mode (%d B/conn) is not smaller than a goroutine per connection (%d B/conn)", event.total(), gor.total())
 	}
+}
+
+// connsWithinLimit returns how many of want connections measureConnMemory
+// may open (both ends are in this process) under the descriptor limit,
+// and the limit.
+func connsWithinLimit(t *testing.T, want int) (n int, limit uint64) {
+	t.Helper()
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	return min(want, int(lim.Cur)/2-64), lim.Cur
 }
 
 type connMemory struct{ heap, stack int64 }

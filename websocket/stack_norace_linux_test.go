@@ -2,10 +2,7 @@
 
 package websocket
 
-import (
-	"syscall"
-	"testing"
-)
+import "testing"
 
 // TestGoroutineModeStack holds a connection served the default way (a
 // goroutine that echoes with ReadInto and Write) to the runtime's smallest
@@ -14,14 +11,10 @@ import (
 // (Without the race detector, whose instrumentation deepens every frame;
 // CI runs it in its micro-benchmark section.)
 func TestGoroutineModeStack(t *testing.T) {
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		t.Fatal(err)
-	}
 	// Enough connections that the program's other stacks do not count.
-	n := min(3000, int(lim.Cur)/2-64)
+	n, limit := connsWithinLimit(t, 3000)
 	if n < 500 {
-		t.Fatalf("descriptor limit %d is too low to measure", lim.Cur)
+		t.Fatalf("descriptor limit %d is too low to measure", limit)
 	}
 	m := measureConnMemory(t, n, false)
 	t.Logf("%d connections: %d B of stack and %d B of heap each", n, m.stack, m.heap)

@@ -17,23 +17,18 @@ var errCloseSent = fmt.Errorf("websocket: write after the close frame was sent: 
 // Cancelling ctx while the message is being written closes the connection,
 // since a partly written frame cannot be taken back.
 func (c *Conn) Write(ctx context.Context, typ MessageType, p []byte) error {
-	// The write path is kept shallow (no writeData frame, no defer, the
-	// rare branches in functions of their own): a goroutine that echoes
-	// with ReadInto and Write then never needs more than the smallest
-	// stack, which halves what an idle connection costs in the default
-	// mode (docs/performance.md).
+	// The write path is kept shallow (no defer, the rare branches in
+	// functions of their own): a goroutine that echoes with ReadInto and
+	// Write then never needs more than the smallest stack, which halves
+	// what an idle connection costs in the default mode
+	// (docs/performance.md).
 	if typ != MessageText && typ != MessageBinary {
 		return badMessageType(typ)
 	}
 	if err := c.acquire(ctx, &c.msem); err != nil {
 		return err
 	}
-	var err error
-	if c.compressMessage(len(p)) {
-		err = c.writeCompressed(ctx, typ, p)
-	} else {
-		err = c.writeFrame(ctx, true, 0, opcode(typ), p)
-	}
+	err := c.writeData(ctx, typ, p)
 	if err != nil {
 		c.releaseCompressor()
 	}
