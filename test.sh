@@ -60,6 +60,7 @@ missing=()
 /usr/bin/python3 -c 'import websockets' 2>/dev/null || missing+=("python3-websockets (Debian)")
 /usr/bin/python3 -c 'import autobahn, txaio' 2>/dev/null || missing+=("python3-autobahn (Debian)")
 [[ -f test/interop/node/node_modules/ws/package.json ]] || missing+=("ws (npm, test/interop/node)")
+[[ -f bench/uws/node_modules/uws-js/package.json ]] || missing+=("uWebSockets.js (npm, bench/uws)")
 for bin in node npm chromium nginx tinyproxy tmux; do
 	command -v "$bin" >/dev/null || [[ -x /usr/sbin/$bin ]] || missing+=("$bin")
 done

@@ -78,4 +78,5 @@ npm_ci() {
 	(cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
 }
 npm_ci interop/node
+npm_ci ../bench/uws
 npm_ci tsc

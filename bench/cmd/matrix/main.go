@@ -1,6 +1,7 @@
 // Command matrix runs the comparative benchmark: every echo server of
-// bench/cmd/echoserver over a matrix of message sizes, connection counts
-// and compression, plus memory per idle connection and connection setup
+// bench/cmd/echoserver (and uWebSockets through uws/echo.js, with -libs
+// ...,uws) over a matrix of message sizes, connection counts and
+// compression, plus memory per idle connection and connection setup
 // rate. The echo cells are driven by "duplex bench" (built from
 // ../cmd/duplex), or by bench/loadgen with -gen loadgen; the memory and
 // setup cells always by bench/loadgen. Every measurement is appended to
@@ -130,6 +131,17 @@ func main() {
 		}
 	} else {
 		s.libs = split(libs)
+	}
+	for _, lib := range s.libs {
+		if lib != "uws" {
+			continue
+		}
+		if _, err := exec.LookPath("node"); err != nil {
+			log.Fatalf("matrix: the uws server runs under Node.js: %v", err)
+		}
+		if _, err := os.Stat(filepath.Join("uws", "node_modules", "uws-js")); err != nil {
+			log.Fatalf("matrix: uWebSockets is not installed: run \"npm ci --prefix uws\" first (%v)", err)
+		}
 	}
 	if s.pin {
 		if _, err := exec.LookPath("taskset"); err != nil {

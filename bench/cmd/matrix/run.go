@@ -128,8 +128,8 @@ func (r *runner) run() error {
 				if r.done[rec.key()] {
 					continue
 				}
-				if c.compress && lib == "gobwas-epoll" {
-					continue // that server does not implement compression
+				if c.compress && noCompression[lib] {
+					continue
 				}
 				var err error
 				switch c.kind {
@@ -198,6 +198,25 @@ func (r *runner) command(cpu string, bin string, args ...string) *exec.Cmd {
 	return exec.Command(path, args...)
 }
 
+// noCompression are the servers left out of the compressed cells:
+// gobwas-epoll does not implement permessage-deflate, and uWebSockets
+// cannot be set to the others' level and threshold.
+var noCompression = map[string]bool{"gobwas-epoll": true, "uws": true}
+
+// serverCommand is the command of lib's echo server: cmd/echoserver for
+// the Go libraries, uws/echo.js under Node.js for uWebSockets (installed
+// with "npm ci --prefix uws").
+func (r *runner) serverCommand(lib string, args []string) *exec.Cmd {
+	if lib != "uws" {
+		return r.command("0", "echoserver", append([]string{"-lib", lib}, args...)...)
+	}
+	node := append([]string{"node", filepath.Join("uws", "echo.js")}, args...)
+	if r.s.pin {
+		return exec.Command("taskset", append([]string{"-c", "0"}, node...)...)
+	}
+	return exec.Command(node[0], node[1:]...)
+}
+
 // server is a running echo server.
 type server struct {
 	cmd  *exec.Cmd
@@ -210,11 +229,11 @@ func (r *runner) startServer(lib string, compress bool) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	args := []string{"-lib", lib, "-addr", addr}
+	args := []string{"-addr", addr}
 	if compress {
 		args = append(args, "-compress")
 	}
-	s := &server{cmd: r.command("0", "echoserver", args...), addr: addr, log: &bytes.Buffer{}}
+	s := &server{cmd: r.serverCommand(lib, args), addr: addr, log: &bytes.Buffer{}}
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	if err := s.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start the %s server: %w", lib, err)
