@@ -11,7 +11,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
-	"time"
 	"unsafe"
 )
 
@@ -32,8 +31,8 @@ import (
 // instead, so that the loop parks like any goroutine, costs an extra
 // epoll_wait per wake-up and came out 5% slower per message. Without a
 // spare processor (GOMAXPROCS no larger than the loops) a loop that sleeps
-// in a system call loses its processor each time, and a lightly loaded
-// loop parks instead (parkLoops, docs/performance.md).
+// in a system call loses its processor each time, so the loop parks on
+// Go's poller instead (parkLoops, docs/performance.md).
 
 type epollBackend struct {
 	loops []*epollLoop
@@ -47,10 +46,8 @@ type epollLoop struct {
 
 	// park, when set, is the epoll descriptor registered with Go's poller:
 	// the loop parks there instead of sleeping in epoll_wait (parkLoops).
-	park      syscall.RawConn
-	pfile     *os.File
-	parkAfter time.Duration
-	lastWait  time.Duration
+	park  syscall.RawConn
+	pfile *os.File
 
 	mu      sync.Mutex
 	pending []*eventConn
@@ -118,17 +115,12 @@ func newEpollLoop(bufSize int, park bool) (*epollLoop, error) {
 		if err := syscall.SetNonblock(epfd, true); err == nil {
 			l.pfile = os.NewFile(uintptr(epfd), "epoll")
 			if rc, err := l.pfile.SyscallConn(); err == nil {
-				l.park, l.parkAfter = rc, parkAfter
+				l.park = rc
 			}
 		}
 	}
 	return l, nil
 }
-
-// parkAfter: a loop that may park does so only when its last wait lasted
-// this long; a busier loop sleeps in epoll_wait, whose sleeps are then too
-// short for the processor to be taken back.
-var parkAfter = 50 * time.Microsecond
 
 // parkOverride forces the wait mode in tests and measurements: 1 parks on
 // Go's poller, -1 sleeps in epoll_wait, 0 decides by parkLoops.
@@ -141,9 +133,10 @@ var parkOverride = 0
 // every sleeping loop, every time, and the loop must win one back when it
 // wakes. Measured with one CPU, one connection, 64 B echoes: 38–43 µs of
 // server CPU per message and 78–90 µs round trips sleeping in epoll_wait,
-// 36–38 µs and 72–74 µs parking, 24–27 µs and 66–68 µs sleeping with a
-// spare processor (docs/performance.md). Parking costs an extra epoll_wait
-// per wake-up but holds no processor while it waits.
+// 26–27 µs and 65 µs parking (with the loop's own epoll_wait calls made
+// without the scheduler's bookkeeping, epollPoll), 24–27 µs and 66–68 µs
+// sleeping with a spare processor (docs/performance.md). Parking costs an
+// extra epoll_wait per wake-up but holds no processor while it waits.
 func parkLoops(loops int) bool {
 	if parkOverride != 0 {
 		return parkOverride > 0
@@ -255,19 +248,16 @@ func (l *epollLoop) wait() error {
 		}
 		return l.sleep(timeout)
 	}
-	start := time.Now()
-	var err error
-	if l.lastWait >= l.parkAfter {
-		err = l.parkWait()
-	} else {
-		err = l.sleep(-1)
-	}
-	l.lastWait = time.Since(start)
-	return err
+	return l.parkWait()
 }
 
-// sleep waits in epoll_wait.
+// sleep waits in epoll_wait; with timeout 0 it only looks.
 func (l *epollLoop) sleep(timeout int) error {
+	if timeout == 0 {
+		n, err := epollPoll(l.epfd, l.events)
+		l.nev = n
+		return err
+	}
 	for {
 		n, err := syscall.EpollWait(l.epfd, l.events, timeout)
 		if err == syscall.EINTR {
@@ -283,18 +273,31 @@ func (l *epollLoop) parkWait() error {
 	var n int
 	var werr error
 	err := l.park.Read(func(fd uintptr) bool {
-		for {
-			n, werr = syscall.EpollWait(int(fd), l.events, 0)
-			if werr != syscall.EINTR {
-				return n > 0 || werr != nil
-			}
-		}
+		n, werr = epollPoll(int(fd), l.events)
+		return n > 0 || werr != nil
 	})
 	if err != nil {
 		return err
 	}
 	l.nev = n
 	return werr
+}
+
+// epollPoll is epoll_wait with a zero timeout: it never blocks, so it
+// skips the scheduler's system call bookkeeping, which would also wake the
+// runtime's monitor thread from its deep sleep on every call (and keep it
+// polling every 20 µs, a context switch each, on a machine with one CPU).
+func epollPoll(epfd int, events []syscall.EpollEvent) (int, error) {
+	for {
+		n, _, errno := syscall.RawSyscall6(syscall.SYS_EPOLL_WAIT, uintptr(epfd), uintptr(unsafe.Pointer(unsafe.SliceData(events))), uintptr(len(events)), 0, 0, 0)
+		switch errno {
+		case 0:
+			return int(n), nil
+		case syscall.EINTR:
+			continue
+		}
+		return 0, errno
+	}
 }
 
 func (l *epollLoop) run() {

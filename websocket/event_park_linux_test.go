@@ -3,8 +3,8 @@
 package websocket
 
 import (
+	"syscall"
 	"testing"
-	"time"
 )
 
 // platformEvBackends adds, on Linux, epoll loops that always park on Go's
@@ -13,7 +13,7 @@ import (
 // epoll_wait.
 func platformEvBackends() []evBackend {
 	return []evBackend{{"event-parked", func(t *testing.T) *EventLoop {
-		l := newLoopWaiting(t, 1, 0)
+		l := newLoopWaiting(t, 1)
 		for _, lp := range l.b.(*epollBackend).loops {
 			if lp.park == nil {
 				t.Fatal("the loop cannot park on Go's poller")
@@ -24,15 +24,15 @@ func platformEvBackends() []evBackend {
 }
 
 // newLoopWaiting makes an EventLoop whose loops wait the way park says
-// (1: may park after waits of at least after, -1: always sleep in
-// epoll_wait), whatever GOMAXPROCS is. Loops read the settings when they
+// (1: park on Go's poller, -1: sleep in epoll_wait), whatever GOMAXPROCS
+// is. Loops read the settings when they
 // start, so they are restored at once.
-func newLoopWaiting(t *testing.T, park int, after time.Duration) *EventLoop {
+func newLoopWaiting(t *testing.T, park int) *EventLoop {
 	t.Helper()
-	savedPark, savedAfter := parkOverride, parkAfter
-	parkOverride, parkAfter = park, after
+	saved := parkOverride
+	parkOverride = park
 	l, err := NewEventLoop(EventLoopOptions{Loops: 2, ReadBufferSize: 512})
-	parkOverride, parkAfter = savedPark, savedAfter
+	parkOverride = saved
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,5 +50,30 @@ func TestEventLoopWaitMode(t *testing.T) {
 		if got := parkWhen(tc.procs, tc.loops); got != tc.park {
 			t.Errorf("GOMAXPROCS %d, %d loops: park %v, want %v", tc.procs, tc.loops, got, tc.park)
 		}
+	}
+}
+
+// TestEpollPoll: the loop's non-blocking epoll_wait reports nothing on a
+// quiet set, the ready descriptor once it is ready, and the error of a
+// bad descriptor.
+func TestEpollPoll(t *testing.T) {
+	l, err := newEpollLoop(512, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		syscall.Close(l.epfd)
+		syscall.Close(l.wakefd)
+	})
+	if n, err := epollPoll(l.epfd, l.events); n != 0 || err != nil {
+		t.Fatalf("quiet set: %d events, %v", n, err)
+	}
+	l.wake()
+	n, err := epollPoll(l.epfd, l.events)
+	if n != 1 || err != nil || int(l.events[0].Fd) != l.wakefd {
+		t.Fatalf("after a wake-up: %d events (first fd %d, want %d), %v", n, l.events[0].Fd, l.wakefd, err)
+	}
+	if _, err := epollPoll(-1, l.events); err != syscall.EBADF {
+		t.Fatalf("bad descriptor: %v, want EBADF", err)
 	}
 }

@@ -31,7 +31,7 @@ func evBackends() []evBackend {
 	return []evBackend{
 		{"event", func(t *testing.T) *EventLoop {
 			// A small buffer, so that most messages span several reads.
-			return newLoopWaiting(t, -1, 0)
+			return newLoopWaiting(t, -1)
 		}},
 		{"goroutine", func(t *testing.T) *EventLoop {
 			l := &EventLoop{b: newGoroutineBackend()}
