@@ -65,6 +65,7 @@ type epollLoop struct {
 	events  []syscall.EpollEvent
 	nev     int
 	scratch eventScratch
+	budget  pendingBudget
 	more    []*eventConn // filled the buffer on their last read: read again
 	more2   []*eventConn
 	done    chan struct{}
@@ -75,6 +76,9 @@ func newEventBackend(opts EventLoopOptions) (eventBackend, error) {
 	park := parkLoops(opts.Loops)
 	for range opts.Loops {
 		l, err := newEpollLoop(opts.ReadBufferSize, park)
+		if l != nil {
+			l.budget.limit = opts.PendingBytes
+		}
 		if err != nil {
 			_ = b.close()
 			return nil, err
@@ -175,7 +179,7 @@ func (b *epollBackend) serve(c *Conn, h EventHandler) error {
 		return fmt.Errorf("%w: %w", ErrNotServable, err)
 	}
 	l := b.loops[int(b.next.Add(1))%len(b.loops)]
-	ec := &eventConn{c: c, h: h}
+	ec := &eventConn{c: c, h: h, bud: &l.budget}
 	ec.fdc.init(fd, tc.LocalAddr(), tc.RemoteAddr())
 	ec.fdc.loop = l
 	ec.fdc.gen = l.gen.Add(1)
@@ -338,6 +342,10 @@ func (l *epollLoop) run() {
 				ec.fdc.wakeWriter()
 			}
 			if ev.Events&^syscall.EPOLLOUT != 0 {
+				if ec.stalled && ev.Events&(syscall.EPOLLRDHUP|syscall.EPOLLHUP|syscall.EPOLLERR) != 0 {
+					// Ending: read it to the end rather than hold it.
+					l.budget.take(ec)
+				}
 				l.readable(ec)
 				// The peer's FIN may have come with the last bytes: with
 				// edge triggering no new event announces it, so read
@@ -346,6 +354,10 @@ func (l *epollLoop) run() {
 					l.more = append(l.more, ec)
 				}
 			}
+		}
+		// Messages completed this round made room for stalled ones.
+		if len(l.budget.waiting) > 0 && l.budget.used < l.budget.limit {
+			l.more = l.budget.admit(l.more)
 		}
 	}
 }
@@ -409,6 +421,9 @@ func (l *epollLoop) register(ec *eventConn) {
 // frames written while the input is parsed leave together at the end
 // (fdConn.cork).
 func (l *epollLoop) readable(ec *eventConn) {
+	if ec.stalled {
+		return // its bytes wait in the kernel until the loop admits it
+	}
 	l.current.Store(&ec.fdc)
 	defer l.current.Store(nil)
 	var err error
@@ -422,7 +437,15 @@ func (l *epollLoop) readable(ec *eventConn) {
 		err = ec.feedPayload(dst[:n], &l.scratch)
 	} else {
 		off := ec.takeLeft(l.buf)
-		n, ok := l.read(ec, l.buf[off:])
+		p := l.buf[off:]
+		if ec.lastLong > 0 || l.budget.used >= l.budget.limit || len(l.budget.waiting) > 0 {
+			// Only a header's worth, when the message is likely long
+			// or others wait for room: the payload is read into place
+			// once it has room, and a connection that must wait holds
+			// no more than this.
+			p = p[:min(len(p), headReadSize)]
+		}
+		n, ok := l.read(ec, p)
 		if !ok {
 			return
 		}

@@ -1,0 +1,196 @@
+//go:build linux
+
+package websocket
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"testing"
+)
+
+// TestEventLongMessageRoom: after a long message, the next frame as long
+// gets all its room as soon as its header is in (so that the rest of it is
+// read straight into place), a longer one only as its bytes arrive, and a
+// short message ends the hint.
+func TestEventLongMessageRoom(t *testing.T) {
+	cfg := newConnConfig(8<<20, 0, 0, 0, 0, 0)
+	f := newFeedConn(t, cfg)
+	long := bytes.Repeat([]byte("0123456789abcdef"), longMsgMin/16+100)
+	if err := f.input(clientFrame(true, opBinary, long)); err != nil {
+		t.Fatal(err)
+	}
+	if f.ec.lastLong != len(long) {
+		t.Fatalf("lastLong %d after a message of %d bytes", f.ec.lastLong, len(long))
+	}
+
+	// The first few KiB of a frame of the same length: room for all of it.
+	wire := clientFrame(true, opBinary, long)
+	if err := f.input(wire[:headReadSize]); err != nil {
+		t.Fatal(err)
+	}
+	if f.ec.msg == nil || cap(*f.ec.msg) < len(long) {
+		t.Fatalf("after %d bytes of a %d-byte frame: room %d, want all of it", headReadSize, len(long), capOf(f.ec.msg))
+	}
+	if err := f.input(wire[headReadSize:]); err != nil {
+		t.Fatal(err)
+	}
+
+	// A frame twice as long gets room as its bytes come, as any other.
+	longer := append(bytes.Clone(long), long...)
+	wire = clientFrame(true, opBinary, longer)
+	if err := f.input(wire[:headReadSize]); err != nil {
+		t.Fatal(err)
+	}
+	if got := capOf(f.ec.msg); got >= len(longer) {
+		t.Fatalf("after %d bytes of a %d-byte frame longer than the last message: room %d", headReadSize, len(longer), got)
+	}
+	if err := f.input(wire[headReadSize:]); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.input(clientFrame(true, opText, []byte("short"))); err != nil {
+		t.Fatal(err)
+	}
+	if f.ec.lastLong != 0 {
+		t.Fatalf("lastLong %d after a short message", f.ec.lastLong)
+	}
+	msgs := f.rec.msgs[f.c]
+	if len(msgs) != 4 || !bytes.Equal(msgs[0].p, long) || !bytes.Equal(msgs[1].p, long) ||
+		!bytes.Equal(msgs[2].p, longer) || string(msgs[3].p) != "short" {
+		t.Fatalf("delivered %d messages, not the four sent intact", len(msgs))
+	}
+}
+
+func capOf(bp *[]byte) int {
+	if bp == nil {
+		return 0
+	}
+	return cap(*bp)
+}
+
+// TestEventLongAndShortEchoes sends long and short messages, back to back
+// and one at a time, through an event loop: the reads that only look for a
+// header after a long message lose nothing and mix nothing up.
+func TestEventLongAndShortEchoes(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, loop *EventLoop) {
+		url := serveLoop(t, loop, &AcceptOptions{ReadLimit: 4 << 20}, echoBack{})
+		c := dialT(t, url, &DialOptions{ReadLimit: 4 << 20})
+		ctx := context.Background()
+		sizes := []int{1 << 20, 1 << 20, 10, 300 << 10, 1<<20 + 7, 5, 5, 2 << 20, 64 << 10}
+		msg := func(i, n int) []byte {
+			p := make([]byte, n)
+			for j := range p {
+				p[j] = byte(i*31 + j)
+			}
+			return p
+		}
+		// Back to back, then one at a time.
+		for i, n := range sizes {
+			if err := c.Write(ctx, MessageBinary, msg(i, n)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i, n := range sizes {
+			if _, p, err := c.Read(ctx); err != nil || !bytes.Equal(p, msg(i, n)) {
+				t.Fatalf("echo %d (%d bytes): %d bytes, %v", i, n, len(p), err)
+			}
+		}
+		for i, n := range sizes {
+			if err := c.Write(ctx, MessageBinary, msg(i, n)); err != nil {
+				t.Fatal(err)
+			}
+			if _, p, err := c.Read(ctx); err != nil || !bytes.Equal(p, msg(i, n)) {
+				t.Fatalf("echo %d (%d bytes) one at a time: %d bytes, %v", i, n, len(p), err)
+			}
+		}
+	})
+}
+
+// budgetProbe echoes and, on the loop goroutine, records the most bytes
+// the loop held in message buffers: those the budget counts and those of
+// stalled connections.
+type budgetProbe struct {
+	l               *epollLoop
+	maxUsed, maxAll int
+	msgs            int
+	doneAt          int
+	done            chan struct{}
+}
+
+func (b *budgetProbe) OnMessage(c *Conn, typ MessageType, p []byte) {
+	all := 0
+	for _, ec := range b.l.conns {
+		if ec != nil && ec.msg != nil {
+			all += cap(*ec.msg)
+		}
+	}
+	b.maxUsed = max(b.maxUsed, b.l.budget.used)
+	b.maxAll = max(b.maxAll, all)
+	_ = c.Write(context.Background(), typ, p)
+	if b.msgs++; b.msgs == b.doneAt {
+		close(b.done)
+	}
+}
+func (b *budgetProbe) OnClose(*Conn, error) {}
+
+// TestEventPendingBudget: fifty connections send 1 MiB messages at once
+// to a loop with a 2 MiB budget. Every message is echoed intact, the
+// counted bytes stay within the budget and one message, what the stalled
+// connections hold stays near a read's header each, and nothing is left
+// counted at the end. Without the budget the loop held about 40 MiB.
+func TestEventPendingBudget(t *testing.T) {
+	loop, err := NewEventLoop(EventLoopOptions{Loops: 1, PendingBytes: 2 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { loop.Close() })
+	const conns, rounds, size = 50, 2, 1 << 20
+	probe := &budgetProbe{l: loop.b.(*epollBackend).loops[0], doneAt: conns * rounds, done: make(chan struct{})}
+	url := serveLoop(t, loop, &AcceptOptions{ReadLimit: 2 * size}, probe)
+	ctx := context.Background()
+	cs := make([]*Conn, conns)
+	for i := range cs {
+		cs[i] = dialT(t, url, &DialOptions{ReadLimit: 2 * size})
+	}
+	msg := func(i, r int) []byte { return bytes.Repeat([]byte{byte(i), byte(r)}, size/2) }
+	errs := make(chan error, conns)
+	for i, c := range cs {
+		go func() {
+			for r := range rounds {
+				if err := c.Write(ctx, MessageBinary, msg(i, r)); err != nil {
+					errs <- err
+					return
+				}
+				if _, p, err := c.Read(ctx); err != nil || !bytes.Equal(p, msg(i, r)) {
+					errs <- fmt.Errorf("connection %d, round %d: %d bytes, %v", i, r, len(p), err)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range cs {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-probe.done
+	// Read on the loop goroutine's behalf once it is idle: a message to
+	// one connection makes it run the probe once more.
+	if err := cs[0].Write(ctx, MessageText, []byte("last")); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := cs[0].Read(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("most counted %d KiB, most held in all %d KiB", probe.maxUsed>>10, probe.maxAll>>10)
+	if probe.maxUsed > 2<<20 {
+		t.Errorf("the budget counted up to %d bytes; limit 2 MiB", probe.maxUsed)
+	}
+	if probe.maxAll > 2<<20+2*size+conns*64<<10 {
+		t.Errorf("message buffers held up to %d bytes with 50 connections and a 2 MiB budget", probe.maxAll)
+	}
+	if probe.l.budget.used != 0 || len(probe.l.budget.waiting) != 0 {
+		t.Errorf("at rest the budget counts %d bytes and %d waiting connections", probe.l.budget.used, len(probe.l.budget.waiting))
+	}
+}
