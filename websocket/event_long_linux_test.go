@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 )
 
@@ -108,16 +109,25 @@ func TestEventLongAndShortEchoes(t *testing.T) {
 
 // budgetProbe echoes and, on the loop goroutine, records the most bytes
 // the loop held in message buffers: those the budget counts and those of
-// stalled connections.
+// stalled connections. A text message "last" records what the budget
+// counts at rest and is not echoed.
 type budgetProbe struct {
-	l               *epollLoop
-	maxUsed, maxAll int
-	msgs            int
-	doneAt          int
-	done            chan struct{}
+	l *epollLoop
+
+	mu                    sync.Mutex
+	maxUsed, maxAll       int
+	restUsed, restWaiting int
+	rest                  chan struct{}
 }
 
 func (b *budgetProbe) OnMessage(c *Conn, typ MessageType, p []byte) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if typ == MessageText && string(p) == "last" {
+		b.restUsed, b.restWaiting = b.l.budget.used, len(b.l.budget.waiting)
+		close(b.rest)
+		return
+	}
 	all := 0
 	for _, ec := range b.l.conns {
 		if ec != nil && ec.msg != nil {
@@ -127,9 +137,6 @@ func (b *budgetProbe) OnMessage(c *Conn, typ MessageType, p []byte) {
 	b.maxUsed = max(b.maxUsed, b.l.budget.used)
 	b.maxAll = max(b.maxAll, all)
 	_ = c.Write(context.Background(), typ, p)
-	if b.msgs++; b.msgs == b.doneAt {
-		close(b.done)
-	}
 }
 func (b *budgetProbe) OnClose(*Conn, error) {}
 
@@ -145,7 +152,7 @@ func TestEventPendingBudget(t *testing.T) {
 	}
 	t.Cleanup(func() { loop.Close() })
 	const conns, rounds, size = 50, 2, 1 << 20
-	probe := &budgetProbe{l: loop.b.(*epollBackend).loops[0], doneAt: conns * rounds, done: make(chan struct{})}
+	probe := &budgetProbe{l: loop.b.(*epollBackend).loops[0], rest: make(chan struct{})}
 	url := serveLoop(t, loop, &AcceptOptions{ReadLimit: 2 * size}, probe)
 	ctx := context.Background()
 	cs := make([]*Conn, conns)
@@ -174,15 +181,13 @@ func TestEventPendingBudget(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	<-probe.done
-	// Read on the loop goroutine's behalf once it is idle: a message to
-	// one connection makes it run the probe once more.
+	// Every echo came back: the loop is at rest.
 	if err := cs[0].Write(ctx, MessageText, []byte("last")); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := cs[0].Read(ctx); err != nil {
-		t.Fatal(err)
-	}
+	<-probe.rest
+	probe.mu.Lock()
+	defer probe.mu.Unlock()
 	t.Logf("most counted %d KiB, most held in all %d KiB", probe.maxUsed>>10, probe.maxAll>>10)
 	if probe.maxUsed > 2<<20 {
 		t.Errorf("the budget counted up to %d bytes; limit 2 MiB", probe.maxUsed)
@@ -190,7 +195,7 @@ func TestEventPendingBudget(t *testing.T) {
 	if probe.maxAll > 2<<20+2*size+conns*64<<10 {
 		t.Errorf("message buffers held up to %d bytes with 50 connections and a 2 MiB budget", probe.maxAll)
 	}
-	if probe.l.budget.used != 0 || len(probe.l.budget.waiting) != 0 {
-		t.Errorf("at rest the budget counts %d bytes and %d waiting connections", probe.l.budget.used, len(probe.l.budget.waiting))
+	if probe.restUsed != 0 || probe.restWaiting != 0 {
+		t.Errorf("at rest the budget counts %d bytes and %d waiting connections", probe.restUsed, probe.restWaiting)
 	}
 }
