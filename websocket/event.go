@@ -60,7 +60,9 @@ type EventLoopOptions struct {
 	// let go on in the order they stopped, and a loop always lets one
 	// message grow, however long (up to the read limit), so that every
 	// message completes. While it waits, a connection's pings and close
-	// frame wait too. Zero means DefaultEventPendingBytes. On Linux only.
+	// frame wait too, and so does its peer's orderly close (TCP queues the
+	// FIN behind the unread bytes); a reset, or CloseNow, ends it at once.
+	// Zero means DefaultEventPendingBytes. On Linux only.
 	PendingBytes int
 }
 

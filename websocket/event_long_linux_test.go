@@ -5,7 +5,12 @@ package websocket
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -197,5 +202,77 @@ func TestEventPendingBudget(t *testing.T) {
 	}
 	if probe.restUsed != 0 || probe.restWaiting != 0 {
 		t.Errorf("at rest the budget counts %d bytes and %d waiting connections", probe.restUsed, probe.restWaiting)
+	}
+}
+
+// TestEventPendingBudgetWaiters: while one connection's fragmented message
+// holds the whole budget, connections whose messages wait for room still
+// end at once when their peer resets the connection or when CloseNow is
+// called on them, and the waiting message is answered once the long one
+// completes.
+func TestEventPendingBudgetWaiters(t *testing.T) {
+	loop, err := NewEventLoop(EventLoopOptions{Loops: 1, PendingBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { loop.Close() })
+	rec := newRecorder(true)
+	conns := make(chan *Conn, 8)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := Accept(w, r, &AcceptOptions{ReadLimit: 4 << 20})
+		if err != nil {
+			return
+		}
+		if err := loop.Serve(c, rec); err != nil {
+			t.Errorf("Serve: %v", err)
+			return
+		}
+		conns <- c
+	}))
+	t.Cleanup(srv.Close)
+	url := "ws" + strings.TrimPrefix(srv.URL, "http")
+
+	// The holder: a first fragment of 1 MiB, then a ping; the pong says
+	// the loop has counted the fragment, which fills the budget.
+	holder := dialRawPeer(t, url, "")
+	<-conns
+	part1 := bytes.Repeat([]byte{'a'}, 1<<20)
+	holder.send(t, clientFrame(false, opBinary, part1), clientFrame(true, opPing, []byte("p")))
+	if op, p := holder.readFrame(t); op != opPong || string(p) != "p" {
+		t.Fatalf("holder: %v %q, want the pong", op, p)
+	}
+
+	// Three connections send a message that does not fit.
+	msg := bytes.Repeat([]byte{'w'}, 512<<10)
+	hangUp := dialRawPeer(t, url, "")
+	<-conns
+	closed := dialRawPeer(t, url, "")
+	closedConn := <-conns
+	waits := dialRawPeer(t, url, "")
+	<-conns
+	for _, p := range []*rawPeer{hangUp, closed, waits} {
+		p.send(t, clientFrame(true, opBinary, msg))
+	}
+
+	// A peer's orderly close waits in its send queue behind the bytes the
+	// loop has not read, so only a reset can reach a waiting connection.
+	_ = hangUp.nc.(*net.TCPConn).SetLinger(0)
+	hangUp.nc.Close()
+	if e := rec.waitClosed(t); e.err == nil {
+		t.Fatal("a peer that reset the connection while it waited for room: OnClose without an error")
+	}
+	_ = closedConn.CloseNow()
+	if e := rec.waitClosed(t); e.c != closedConn || !errors.Is(e.err, ErrClosed) {
+		t.Fatalf("CloseNow while waiting for room: OnClose(%p, %v), want (%p, ErrClosed)", e.c, e.err, closedConn)
+	}
+
+	// The long message completes, then the waiting one is answered.
+	part2 := bytes.Repeat([]byte{'b'}, 1<<20)
+	holder.send(t, clientFrame(true, opContinuation, part2))
+	if op, p := holder.readFrame(t); op != opBinary || !bytes.Equal(p, append(part1, part2...)) {
+		t.Fatalf("holder's echo: %v of %d bytes", op, len(p))
+	}
+	if op, p := waits.readFrame(t); op != opBinary || !bytes.Equal(p, msg) {
+		t.Fatalf("waiting connection's echo: %v of %d bytes", op, len(p))
 	}
 }
