@@ -15,11 +15,17 @@ import (
 	"time"
 )
 
-// served starts a server on a one-goroutine loop and returns its URL and
-// the server side of each connection as the loop takes it.
+// servedConns starts a server on a one-goroutine loop and returns its URL
+// and the server side of each connection as the loop takes it.
 func servedConns(t *testing.T, opts *AcceptOptions, h EventHandler) (string, chan *Conn) {
 	t.Helper()
-	loop, err := NewEventLoop(EventLoopOptions{Loops: 1})
+	return servedConnsOpts(t, EventLoopOptions{Loops: 1}, opts, h)
+}
+
+// servedConnsOpts is servedConns with a loop made with lopts.
+func servedConnsOpts(t *testing.T, lopts EventLoopOptions, opts *AcceptOptions, h EventHandler) (string, chan *Conn) {
+	t.Helper()
+	loop, err := NewEventLoop(lopts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -76,13 +76,11 @@ func newEventBackend(opts EventLoopOptions) (eventBackend, error) {
 	park := parkLoops(opts.Loops)
 	for range opts.Loops {
 		l, err := newEpollLoop(opts.ReadBufferSize, park)
-		if l != nil {
-			l.budget.limit = opts.PendingBytes
-		}
 		if err != nil {
 			_ = b.close()
 			return nil, err
 		}
+		l.budget.limit = opts.PendingBytes
 		b.loops = append(b.loops, l)
 		go l.run()
 	}
@@ -245,25 +243,22 @@ func (b *epollBackend) close() error {
 // wait fills l.events with what is ready, sleeping until something is
 // unless some connection is to be read again.
 func (l *epollLoop) wait() error {
-	if l.park == nil || len(l.more) > 0 {
-		timeout := -1
-		if len(l.more) > 0 {
-			timeout = 0
-		}
-		return l.sleep(timeout)
+	var err error
+	switch {
+	case len(l.more) > 0:
+		l.nev, err = epollPoll(l.epfd, l.events)
+	case l.park != nil:
+		err = l.parkWait()
+	default:
+		err = l.sleep()
 	}
-	return l.parkWait()
+	return err
 }
 
-// sleep waits in epoll_wait; with timeout 0 it only looks.
-func (l *epollLoop) sleep(timeout int) error {
-	if timeout == 0 {
-		n, err := epollPoll(l.epfd, l.events)
-		l.nev = n
-		return err
-	}
+// sleep waits in epoll_wait until something is ready.
+func (l *epollLoop) sleep() error {
 	for {
-		n, err := syscall.EpollWait(l.epfd, l.events, timeout)
+		n, err := syscall.EpollWait(l.epfd, l.events, -1)
 		if err == syscall.EINTR {
 			continue
 		}
@@ -287,13 +282,20 @@ func (l *epollLoop) parkWait() error {
 	return werr
 }
 
-// epollPoll is epoll_wait with a zero timeout: it never blocks, so it
-// skips the scheduler's system call bookkeeping, which would also wake the
-// runtime's monitor thread from its deep sleep on every call (and keep it
-// polling every 20 µs, a context switch each, on a machine with one CPU).
+// epollPoll is epoll_wait with a zero timeout. Made without the
+// scheduler's system call bookkeeping (rawNonblocking), it does not wake
+// the runtime's monitor thread from its deep sleep on every call, which
+// then polls every 20 µs, a context switch each on a machine with one CPU.
 func epollPoll(epfd int, events []syscall.EpollEvent) (int, error) {
+	return rawNonblocking(syscall.SYS_EPOLL_WAIT, uintptr(epfd), uintptr(unsafe.Pointer(unsafe.SliceData(events))), uintptr(len(events)))
+}
+
+// rawNonblocking makes a system call that cannot block (a zero timeout, a
+// non-blocking descriptor) with RawSyscall, retrying on EINTR; any
+// further arguments are zero.
+func rawNonblocking(trap, a1, a2, a3 uintptr) (int, error) {
 	for {
-		n, _, errno := syscall.RawSyscall6(syscall.SYS_EPOLL_WAIT, uintptr(epfd), uintptr(unsafe.Pointer(unsafe.SliceData(events))), uintptr(len(events)), 0, 0, 0)
+		n, _, errno := syscall.RawSyscall6(trap, a1, a2, a3, 0, 0, 0)
 		switch errno {
 		case 0:
 			return int(n), nil
@@ -486,16 +488,7 @@ func (l *epollLoop) read(ec *eventConn, p []byte) (int, bool) {
 // readFd is read(2) on a non-blocking descriptor: it never blocks, so it
 // skips the scheduler's system call bookkeeping.
 func readFd(fd int, p []byte) (int, error) {
-	for {
-		n, _, errno := syscall.RawSyscall(syscall.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
-		switch errno {
-		case 0:
-			return int(n), nil
-		case syscall.EINTR:
-			continue
-		}
-		return 0, errno
-	}
+	return rawNonblocking(syscall.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
 }
 
 // finish ends a connection: out of the epoll set first, then the

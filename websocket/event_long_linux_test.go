@@ -8,9 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
-	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
 )
@@ -211,26 +208,8 @@ func TestEventPendingBudget(t *testing.T) {
 // called on them, and the waiting message is answered once the long one
 // completes.
 func TestEventPendingBudgetWaiters(t *testing.T) {
-	loop, err := NewEventLoop(EventLoopOptions{Loops: 1, PendingBytes: 1 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { loop.Close() })
 	rec := newRecorder(true)
-	conns := make(chan *Conn, 8)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := Accept(w, r, &AcceptOptions{ReadLimit: 4 << 20})
-		if err != nil {
-			return
-		}
-		if err := loop.Serve(c, rec); err != nil {
-			t.Errorf("Serve: %v", err)
-			return
-		}
-		conns <- c
-	}))
-	t.Cleanup(srv.Close)
-	url := "ws" + strings.TrimPrefix(srv.URL, "http")
+	url, conns := servedConnsOpts(t, EventLoopOptions{Loops: 1, PendingBytes: 1 << 20}, &AcceptOptions{ReadLimit: 4 << 20}, rec)
 
 	// The holder: a first fragment of 1 MiB, then a ping; the pong says
 	// the loop has counted the fragment, which fills the budget.
