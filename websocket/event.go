@@ -56,10 +56,13 @@ type EventLoopOptions struct {
 	// still arriving. A connection whose message needs more room than is
 	// left stops being read, its bytes left in the kernel (TCP flow
 	// control then slows its sender), until other messages complete;
-	// meanwhile it holds at most the bytes of one read. Connections are
-	// let go on in the order they stopped, and a loop always lets one
-	// message grow, however long (up to the read limit), so that every
-	// message completes. While it waits, a connection's pings and close
+	// meanwhile it holds no message buffer. Connections are let go on in
+	// the order they stopped, and a loop always lets one message grow,
+	// however long (up to the read limit), so that every message
+	// completes. A message no longer than ReadBufferSize that has all
+	// arrived is read at once rather than wait, so a loop may hold one
+	// message past the bound for the time it takes to read it. While it
+	// waits, a connection's pings and close
 	// frame wait too, and so does its peer's orderly close (TCP queues the
 	// FIN behind the unread bytes); a reset, or CloseNow, ends it at once.
 	// Zero means DefaultEventPendingBytes. On Linux only.
@@ -233,6 +236,10 @@ type eventConn struct {
 	charged int
 	want    int
 	stalled bool
+	// now: the message in progress is all in the kernel and is read to
+	// its end before the loop moves on, so it is counted even past the
+	// budget: it is held for no longer than that (readAdmitted).
+	now bool
 
 	closeTimer atomic.Pointer[time.Timer] // set by Close, stopped when the connection ends
 	done       bool                       // OnClose has been called
@@ -492,7 +499,7 @@ func (ec *eventConn) reserve(n int) {
 		return
 	}
 	want := max(len(b)+n, 2*cap(b))
-	if total := int64(len(b)) + ec.c.frameLeft; total > int64(want) && (total <= 16*int64(len(b)+n) || total <= int64(ec.lastLong)) {
+	if total := int64(len(b)) + ec.c.frameLeft; total > int64(want) && (total <= 16*int64(len(b)+n) || total <= int64(ec.lastLong) || ec.now) {
 		want = int(total)
 	}
 	if ec.bud != nil {
@@ -529,12 +536,14 @@ func (ec *eventConn) releaseMsg() {
 // A message is counted from its first room until it is delivered, for the
 // length its frame header announces (its fragments add theirs as they
 // come): it is admitted whole or not at all, so a message in progress
-// never waits for room. One that does not fit stalls before it starts,
-// holding only the few bytes already read (uncounted, so that stalled
-// connections cannot keep each other waiting), and is admitted in its
-// turn as messages complete. With nothing counted, the next message is
-// admitted however long it is (up to the read limit), so that every
-// message completes.
+// never waits for room. One that does not fit stalls before it starts:
+// while the budget is tight the loop peeks before it takes and leaves
+// such a message's bytes in the kernel (eventConn.admitPrefix); a read
+// made while it was not tight may have brought the start of one, which
+// is then held, uncounted, so that stalled connections cannot keep each
+// other waiting. A stalled connection is admitted in its turn as messages
+// complete. With nothing counted, the next message is admitted however
+// long it is (up to the read limit), so that every message completes.
 type pendingBudget struct {
 	limit   int
 	used    int
@@ -547,22 +556,43 @@ type pendingBudget struct {
 // all. Otherwise ec stalls and grant reports false.
 func (b *pendingBudget) grant(ec *eventConn, total int) bool {
 	switch {
+	case ec.now:
+		b.used += total - ec.charged
+		ec.charged = total
+		return true
 	case ec.charged > 0:
 		if total > ec.charged {
 			b.used += total - ec.charged
 			ec.charged = total
 		}
 		return true
-	case b.used == 0 || (len(b.waiting) == 0 && b.used+total <= b.limit):
+	case b.fits(total):
 		b.used += total
 		ec.charged = total
 		return true
 	}
+	b.stall(ec, total)
+	return false
+}
+
+// fits reports whether a new message of n bytes would be counted now.
+func (b *pendingBudget) fits(n int) bool {
+	return b.used == 0 || (len(b.waiting) == 0 && b.used+n <= b.limit)
+}
+
+// stall puts ec on the waiting list for a message of want bytes.
+func (b *pendingBudget) stall(ec *eventConn, want int) {
 	if !ec.stalled {
-		ec.stalled, ec.want = true, total
+		ec.stalled, ec.want = true, want
 		b.waiting = append(b.waiting, ec)
 	}
-	return false
+}
+
+// tight reports whether a read of n bytes might bring a message the
+// budget cannot count: the loop then peeks before it takes
+// (eventConn.admitPrefix).
+func (b *pendingBudget) tight(n int) bool {
+	return len(b.waiting) > 0 || b.used+n > b.limit
 }
 
 // take counts ec's awaited message and ends its stall.

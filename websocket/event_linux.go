@@ -287,15 +287,15 @@ func (l *epollLoop) parkWait() error {
 // the runtime's monitor thread from its deep sleep on every call, which
 // then polls every 20 µs, a context switch each on a machine with one CPU.
 func epollPoll(epfd int, events []syscall.EpollEvent) (int, error) {
-	return rawNonblocking(syscall.SYS_EPOLL_WAIT, uintptr(epfd), uintptr(unsafe.Pointer(unsafe.SliceData(events))), uintptr(len(events)))
+	return rawNonblocking(syscall.SYS_EPOLL_WAIT, uintptr(epfd), uintptr(unsafe.Pointer(unsafe.SliceData(events))), uintptr(len(events)), 0)
 }
 
 // rawNonblocking makes a system call that cannot block (a zero timeout, a
 // non-blocking descriptor) with RawSyscall, retrying on EINTR; any
 // further arguments are zero.
-func rawNonblocking(trap, a1, a2, a3 uintptr) (int, error) {
+func rawNonblocking(trap, a1, a2, a3, a4 uintptr) (int, error) {
 	for {
-		n, _, errno := syscall.RawSyscall6(trap, a1, a2, a3, 0, 0, 0)
+		n, _, errno := syscall.RawSyscall6(trap, a1, a2, a3, a4, 0, 0)
 		switch errno {
 		case 0:
 			return int(n), nil
@@ -440,20 +440,37 @@ func (l *epollLoop) readable(ec *eventConn) {
 	} else {
 		off := ec.takeLeft(l.buf)
 		p := l.buf[off:]
-		if ec.lastLong > 0 || l.budget.used >= l.budget.limit || len(l.budget.waiting) > 0 {
-			// Only a header's worth, when the message is likely long
-			// or others wait for room: the payload is read into place
-			// once it has room, and a connection that must wait holds
-			// no more than this.
+		if ec.lastLong > 0 {
+			// Only a header's worth when the message is likely long:
+			// its payload is read into place once it has room.
 			p = p[:min(len(p), headReadSize)]
 		}
-		n, ok := l.read(ec, p)
+		var n int
+		var ok bool
+		if l.budget.tight(len(p)) {
+			n, ok = l.readAdmitted(ec, off, p)
+		} else {
+			n, ok = l.read(ec, p)
+		}
 		if !ok {
 			return
 		}
 		ec.dropLeft()
 		ec.fdc.cork()
 		err = ec.feed(l.buf[:off+n], &l.scratch)
+		for err == nil && ec.now && !ec.done {
+			// The rest of a message that has all arrived.
+			dst := ec.directBuf(1)
+			if dst == nil {
+				break
+			}
+			n, ok := l.read(ec, dst)
+			if !ok {
+				break
+			}
+			err = ec.feedPayload(dst[:n], &l.scratch)
+		}
+		ec.now = false
 	}
 	if ferr := ec.fdc.uncork(); err == nil && ferr != nil {
 		err = ec.c.readFailed(ferr)
@@ -469,14 +486,7 @@ func (l *epollLoop) readable(ec *eventConn) {
 // report what is left.
 func (l *epollLoop) read(ec *eventConn, p []byte) (int, bool) {
 	n, err := readFd(int(ec.fdc.fd), p)
-	switch {
-	case err == syscall.EAGAIN:
-		return 0, false
-	case err != nil:
-		l.finish(ec, ec.c.readFailed(wrapSyscallErr(err)), true)
-		return 0, false
-	case n == 0:
-		l.finish(ec, ec.c.readFailed(io.EOF), true)
+	if !l.readOK(ec, n, err) {
 		return 0, false
 	}
 	if n == len(p) {
@@ -485,10 +495,82 @@ func (l *epollLoop) read(ec *eventConn, p []byte) (int, bool) {
 	return n, true
 }
 
+// readOK reports whether a read brought bytes; on an error or the end of
+// the input it finishes the connection.
+func (l *epollLoop) readOK(ec *eventConn, n int, err error) bool {
+	switch {
+	case err == syscall.EAGAIN:
+		return false
+	case err != nil:
+		l.finish(ec, ec.c.readFailed(wrapSyscallErr(err)), true)
+		return false
+	case n == 0:
+		l.finish(ec, ec.c.readFailed(io.EOF), true)
+		return false
+	}
+	return true
+}
+
+// readAdmitted is read when the budget is tight: it peeks into p (after
+// the off bytes kept from the last read), takes from the kernel only what
+// admitPrefix allows, and leaves a message that must wait there, putting
+// the connection on the waiting list. The peeked bytes are the ones
+// parsed; the taking is a recv with MSG_TRUNC, which copies nothing.
+func (l *epollLoop) readAdmitted(ec *eventConn, off int, p []byte) (int, bool) {
+	fd := int(ec.fdc.fd)
+	n, err := recvFd(fd, p, syscall.MSG_PEEK)
+	if !l.readOK(ec, n, err) {
+		return 0, false
+	}
+	k, want, whole := ec.admitPrefix(l.buf[:off+n])
+	take := max(k-off, 0)
+	if take < n {
+		if whole > 0 && whole <= len(l.buf) && queued(fd) >= take+whole {
+			// All of it has arrived: read it to its end now
+			// (readable), rather than wait for room to hold it. Not
+			// a long one: read later, as it arrives, its bytes are
+			// still in the processor's cache (1 MiB × 1 000
+			// connections: 410 against 450 µs a message).
+			ec.now = true
+			take = n
+		} else {
+			l.budget.stall(ec, want)
+			if take == 0 {
+				return 0, false // what was kept stays kept
+			}
+		}
+	}
+	m, err := recvFd(fd, p[:take], syscall.MSG_TRUNC)
+	if !l.readOK(ec, m, err) {
+		return 0, false
+	}
+	if m == len(p) {
+		l.more = append(l.more, ec)
+	}
+	return m, true
+}
+
+// queued is how many bytes the socket has for reading (SIOCINQ, which is
+// TIOCINQ), or 0.
+func queued(fd int) int {
+	var q int32
+	if _, err := rawNonblocking(syscall.SYS_IOCTL, uintptr(fd), syscall.TIOCINQ, uintptr(unsafe.Pointer(&q)), 0); err != nil {
+		return 0
+	}
+	return int(q)
+}
+
 // readFd is read(2) on a non-blocking descriptor: it never blocks, so it
 // skips the scheduler's system call bookkeeping.
 func readFd(fd int, p []byte) (int, error) {
-	return rawNonblocking(syscall.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
+	return rawNonblocking(syscall.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)), 0)
+}
+
+// recvFd is recv(2) with flags on a non-blocking descriptor, made like
+// readFd. With MSG_TRUNC a TCP socket drops the bytes without copying
+// them (Linux tcp_recvmsg), which is how bytes already peeked are taken.
+func recvFd(fd int, p []byte, flags int) (int, error) {
+	return rawNonblocking(syscall.SYS_RECVFROM, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)), uintptr(flags))
 }
 
 // finish ends a connection: out of the epoll set first, then the
