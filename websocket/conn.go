@@ -73,12 +73,14 @@ type Conn struct {
 	msem     slot
 	writeErr error     // sticky, guarded by wsem
 	wv       *writev   // for header and payload in one system call; made on first use
+	ck       *cork     // frames waiting for the reader to use up its input (cork.go)
 	keys     *[64]byte // client only: random masking keys, refilled when used up
 	keyPos   int
 
 	// Lifecycle.
 	closeSent  atomic.Bool
 	noCompress atomic.Bool
+	io         atomic.Uint32 // ioMoreInput, ioCorked (cork.go); here, it fills padding
 	closeOnce  sync.Once
 	closeRecvd signal // the peer's close frame arrived
 	closed     signal // the transport is closed

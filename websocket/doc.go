@@ -15,4 +15,10 @@
 // answered by the reading goroutine, so an application that only writes must
 // still read (or call [Conn.CloseRead]) for pings to be answered and for the
 // close handshake to complete.
+//
+// Small messages written while the reader still has input buffered leave
+// together, when the reader has used that input up: a client that sends
+// sixteen messages at once gets the sixteen answers in one system call
+// (see [Conn.Write]). An [EventLoop] does the same for the connections it
+// serves.
 package websocket

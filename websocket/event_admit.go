@@ -1,7 +1,5 @@
 package websocket
 
-import "encoding/binary"
-
 // admitPrefix decides how much of in, a connection's next bytes as peeked
 // from the kernel (after the tail kept from its last read), the loop takes
 // when the pending-bytes budget is tight. It returns len(in) unless a data
@@ -36,35 +34,17 @@ func (ec *eventConn) admitPrefix(in []byte) (k, want, whole int) {
 		}
 	}
 	for pos < len(in) {
-		h := in[pos:]
-		if len(h) < 2 {
+		h, hl, err := parseHeader(in[pos:])
+		if err != nil {
+			// Part of a header, kept (a few bytes), or a bad one,
+			// which the parser refuses at once.
 			return len(in), 0, 0
 		}
-		fin, op, l7 := h[0]&0x80 != 0, opcode(h[0]&0x0f), int(h[1]&0x7f)
-		hl := 2
-		switch l7 {
-		case 126:
-			hl += 2
-		case 127:
-			hl += 8
-		}
-		if h[1]&0x80 != 0 {
-			hl += 4
-		}
-		if len(h) < hl {
-			return len(in), 0, 0 // part of a header: kept, a few bytes
-		}
-		plen := uint64(l7)
-		switch l7 {
-		case 126:
-			plen = uint64(binary.BigEndian.Uint16(h[2:]))
-		case 127:
-			plen = binary.BigEndian.Uint64(h[2:])
-		}
-		if plen <= uint64(len(h)-hl) { // whole: parsed in place
+		plen := uint64(h.length)
+		if plen <= uint64(len(in)-pos-hl) { // whole: parsed in place
 			pos += hl + int(plen)
-			if !op.isControl() {
-				if fin {
+			if !h.op.isControl() {
+				if h.fin {
 					counted, open = false, false
 				} else {
 					open = true
@@ -73,15 +53,15 @@ func (ec *eventConn) admitPrefix(in []byte) (k, want, whole int) {
 			continue
 		}
 		switch {
-		case op.isControl(), counted, open:
+		case h.op.isControl(), counted, open:
 			// A control frame is short; a message with room goes on.
 			return len(in), 0, 0
-		case plen > uint64(c.readLimit.Load()):
+		case h.length > c.readLimit.Load():
 			return len(in), 0, 0 // the parser refuses it at once
 		case ec.bud.fits(int(plen)):
 			return len(in), 0, 0
 		}
-		if fin && op != opContinuation && h[0]&0x40 == 0 {
+		if h.fin && h.op != opContinuation && h.rsv&bitRSV1 == 0 {
 			whole = hl + int(plen)
 		}
 		return pos, int(plen), whole

@@ -107,9 +107,12 @@ func (c *Conn) writeEncoded(ctx context.Context, b []byte) error {
 	if err := c.acquire(ctx, &c.wsem); err != nil {
 		return err
 	}
-	defer release(&c.wsem)
+	defer c.releaseWrite()
 	if c.closeSent.Load() {
 		return errCloseSent
+	}
+	if err := c.uncorkLocked(); err != nil {
+		return err
 	}
 	if c.writeErr != nil {
 		return c.writeErr
@@ -161,9 +164,12 @@ func (c *Conn) WritePreparedBatch(ctx context.Context, pms []*PreparedMessage) e
 	if err := c.acquire(ctx, &c.wsem); err != nil {
 		return err
 	}
-	defer release(&c.wsem)
+	defer c.releaseWrite()
 	if c.closeSent.Load() {
 		return errCloseSent
+	}
+	if err := c.uncorkLocked(); err != nil {
+		return err
 	}
 	if c.writeErr != nil {
 		return c.writeErr

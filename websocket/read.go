@@ -53,6 +53,9 @@ func (c *Conn) ReadInto(ctx context.Context, buf []byte) (MessageType, []byte, e
 	if err != nil {
 		return 0, buf[:0], c.readFailed(err)
 	}
+	if c.rpos < c.rend || c.io.Load() != 0 {
+		c.afterMessage() // writes meanwhile may wait for the next (cork.go)
+	}
 	return typ, buf, nil
 }
 
@@ -502,6 +505,9 @@ func (c *Conn) fill() error {
 		// Event mode: the loop has put all the bytes it has in rbuf;
 		// parsing stops here and resumes when more arrive.
 		return errWouldBlock
+	}
+	if c.io.Load() != 0 {
+		c.inputUsedUp() // what is corked goes out before we wait
 	}
 	if c.rbuf == nil {
 		if c.raw != nil {

@@ -14,6 +14,14 @@ var errCloseSent = fmt.Errorf("websocket: write after the close frame was sent: 
 // Write sends p as one message of type typ. A text message must be valid
 // UTF-8; Write does not check it, as the peer will.
 //
+// While the reader has further input buffered (a client that sent several
+// messages at once), a message of up to 8 KiB written meanwhile may wait
+// for the reader to use that input up, so that the answers to all of it
+// leave in one system call; it waits 100 µs at most, should the reader not
+// come back for its next message. Write returns once the message is
+// queued or handed to the kernel; a later error is returned by the next
+// Write.
+//
 // Cancelling ctx while the message is being written closes the connection,
 // since a partly written frame cannot be taken back.
 func (c *Conn) Write(ctx context.Context, typ MessageType, p []byte) error {
@@ -54,16 +62,16 @@ func (c *Conn) writeFrame(ctx context.Context, fin bool, rsv byte, op opcode, p 
 		return err
 	}
 	if c.closeSent.Load() && op != opClose {
-		release(&c.wsem)
+		c.releaseWrite()
 		return errCloseSent
 	}
 	if ctx.Done() == nil {
 		err := c.writeFrameLocked(fin, rsv, op, p)
-		release(&c.wsem)
+		c.releaseWrite()
 		return err
 	}
 	err := c.writeFrameWatched(ctx, fin, rsv, op, p)
-	release(&c.wsem)
+	c.releaseWrite()
 	return err
 }
 
@@ -96,6 +104,14 @@ func (c *Conn) writeFrameLocked(fin bool, rsv byte, op opcode, p []byte) error {
 		key = c.maskKey()
 	}
 	hdr := appendHeader(c.hdr[:0], fin, rsv, op, int64(len(p)), c.client, key)
+	if c.io.Load() != 0 {
+		if len(p) <= corkMax && op != opClose {
+			return c.corkFrame(hdr, key, p)
+		}
+		if err := c.uncorkLocked(); err != nil {
+			return err
+		}
+	}
 	var err error
 	size := c.cfg.writeBufferSize
 	if len(hdr)+len(p) <= size {
@@ -183,7 +199,7 @@ func (c *Conn) writeClose(code StatusCode, reason string) error {
 	if err := c.acquireTimeout(&c.wsem, c.cfg.closeTimeout); err != nil {
 		return err
 	}
-	defer release(&c.wsem)
+	defer c.releaseWrite()
 	if !c.closeSent.CompareAndSwap(false, true) {
 		return nil
 	}
