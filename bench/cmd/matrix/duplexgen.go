@@ -83,7 +83,7 @@ func (r *runner) echoDuplex(c cell, lib string, rec *record) error {
 	}
 	defer srv.stop()
 	args := []string{"bench", "--mode", "echo", "--json", "--quiet",
-		"--conns", strconv.Itoa(c.conns), "--size", strconv.Itoa(c.size), "--inflight", strconv.Itoa(r.s.inflight),
+		"--conns", strconv.Itoa(c.conns), "--size", strconv.Itoa(c.size), "--inflight", strconv.Itoa(r.s.cellInflight(c.size)),
 		"--duration", r.s.dur.String(), "--warmup", r.s.warmup.String(), "--server-pid", strconv.Itoa(srv.pid()),
 		// loadgen waits for an echo as long as the run lasts; duplex
 		// bench counts one later than --timeout (10s by default) as a

@@ -34,6 +34,7 @@ type settings struct {
 	sizes, conns               []int
 	compress                   []bool
 	inflight, reps             int
+	inflightBytes              int
 	dur, warmup, cooldown      time.Duration
 	memConns                   []int // 0 stands for "the most the machine allows"
 	setupWorkers               int
@@ -65,6 +66,7 @@ func main() {
 	flag.StringVar(&conns, "conns", "1,100,1000", "connection counts for the echo cells")
 	flag.StringVar(&compress, "compress", "off,on", "compression settings: off, on or both")
 	flag.IntVar(&s.inflight, "inflight", 1, "messages in flight per connection")
+	flag.IntVar(&s.inflightBytes, "inflight-bytes", 512<<10, "with -inflight above 1, at most this many bytes in flight per connection: a cell of larger messages keeps fewer in flight (at least one)")
 	flag.StringVar(&s.gen, "gen", genDuplex, "load generator of the echo cells: duplex (duplex bench) or loadgen (bench/loadgen); mem and setup cells always use loadgen")
 	flag.BoolVar(&s.batch, "batch", false, "echo cells: pass --batch to duplex bench (refill in one write once half of -inflight came back)")
 	flag.IntVar(&s.reps, "reps", 5, "repetitions of every cell (libraries interleaved within each)")

@@ -160,3 +160,18 @@ func TestRecordsWithoutGeneratorAreLoadgen(t *testing.T) {
 		}
 	}
 }
+
+// TestCellInflight: with several messages in flight, a cell of larger
+// messages keeps as many as fit in -inflight-bytes, and always one.
+func TestCellInflight(t *testing.T) {
+	s := &settings{inflight: 16, inflightBytes: 512 << 10}
+	for size, want := range map[int]int{64: 16, 4096: 16, 65536: 8, 1 << 20: 1} {
+		if got := s.cellInflight(size); got != want {
+			t.Errorf("size %d: %d in flight, want %d", size, got, want)
+		}
+	}
+	one := &settings{inflight: 1, inflightBytes: 512 << 10}
+	if got := one.cellInflight(1 << 20); got != 1 {
+		t.Errorf("-inflight 1: %d in flight", got)
+	}
+}

@@ -134,7 +134,7 @@ func (r *runner) run() error {
 				var err error
 				switch c.kind {
 				case "echo":
-					rec.Inflight, rec.Dur = r.s.inflight, r.s.dur.String()
+					rec.Inflight, rec.Dur = r.s.cellInflight(c.size), r.s.dur.String()
 					if rec.Gen == genDuplex {
 						rec.Batch = r.s.batch
 						err = r.echoDuplex(c, lib, rec)
@@ -328,7 +328,7 @@ func (r *runner) echoLoadgen(c cell, lib string, rec *record) error {
 	}
 	defer srv.stop()
 	args := []string{"-mode", "echo", "-addr", srv.addr, "-conns", strconv.Itoa(c.conns),
-		"-size", strconv.Itoa(c.size), "-inflight", strconv.Itoa(r.s.inflight),
+		"-size", strconv.Itoa(c.size), "-inflight", strconv.Itoa(r.s.cellInflight(c.size)),
 		"-dur", r.s.dur.String(), "-warmup", r.s.warmup.String(), "-server-pid", strconv.Itoa(srv.pid())}
 	if c.compress {
 		args = append(args, "-compress")
@@ -473,4 +473,16 @@ func waitOrKill(cmd *exec.Cmd, d time.Duration) {
 		_ = cmd.Process.Kill()
 		<-done
 	}
+}
+
+// cellInflight is the number of messages a cell of size-byte messages
+// keeps in flight per connection: -inflight, or fewer when that many
+// would put more than -inflight-bytes of payload in flight, but at least
+// one.
+func (s *settings) cellInflight(size int) int {
+	n := s.inflight
+	if n > 1 && s.inflightBytes > 0 {
+		n = min(n, max(1, s.inflightBytes/max(size, 1)))
+	}
+	return n
 }
