@@ -32,6 +32,24 @@ func TestSteadyStateAllocs(t *testing.T) {
 					t.Errorf("%.1f allocations per message read, want 0", allocs)
 				}
 			})
+			t.Run("Echo/pipelined/"+name, func(t *testing.T) {
+				// Eight messages per read: the echoes are corked.
+				c := newConn(&replayConn{data: clientFrames(typ, p, 8)}, false, newConnConfig(0, 0, 0, 0, 1<<20, 0), nil)
+				buf := make([]byte, 0, size)
+				allocs := testing.AllocsPerRun(200, func() {
+					gt, got, err := c.ReadInto(ctx, buf)
+					if err != nil || !bytes.Equal(got, p) {
+						t.Fatalf("ReadInto: %v, %d bytes", err, len(got))
+					}
+					buf = got
+					if err := c.Write(ctx, gt, got); err != nil {
+						t.Fatal(err)
+					}
+				})
+				if allocs != 0 {
+					t.Errorf("%.1f allocations per message echoed, want 0", allocs)
+				}
+			})
 			for _, client := range []bool{false, true} {
 				role := "server"
 				if client {

@@ -235,3 +235,41 @@ func BenchmarkAcceptParse(b *testing.B) {
 		}
 	}
 }
+
+// writeCounter is a replayConn that counts its writes.
+type writeCounter struct {
+	replayConn
+	writes int
+}
+
+func (w *writeCounter) Write(p []byte) (int, error) { w.writes++; return len(p), nil }
+
+// BenchmarkEchoPipelined is a ReadInto and Write echo loop whose input
+// brings 16 messages per read, as a client with several in flight sends
+// them; it reports the writes per message (cork.go: one per read, not one
+// per message).
+func BenchmarkEchoPipelined(b *testing.B) {
+	ctx := context.Background()
+	for _, size := range []int{16, 64, 512} {
+		b.Run(sizeName(size), func(b *testing.B) {
+			p := bytes.Repeat([]byte("a"), size)
+			wc := &writeCounter{replayConn: replayConn{data: clientFrames(MessageBinary, p, 16)}}
+			c := newConn(wc, false, newConnConfig(0, 0, 0, 0, 16<<10, 0), nil)
+			buf := make([]byte, 0, size)
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				typ, got, err := c.ReadInto(ctx, buf)
+				if err != nil {
+					b.Fatal(err)
+				}
+				buf = got
+				if err := c.Write(ctx, typ, got); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(wc.writes)/float64(b.N), "writes/msg")
+		})
+	}
+}
