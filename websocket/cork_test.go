@@ -5,6 +5,9 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -285,6 +288,54 @@ func TestCorkConcurrentWriters(t *testing.T) {
 	for w := range writers {
 		if n := seen[fmt.Sprintf("w%d", w)]; n != each {
 			t.Errorf("writer %d: %d messages arrived, want %d", w, n, each)
+		}
+	}
+}
+
+// TestCorkThenServe: a connection read in the default mode, with an
+// answer corked behind a buffered message, is then handed to an
+// EventLoop; the answer goes out first, on the same connection, the
+// buffered message reaches the loop's handler, and the loop's writes no
+// longer wait for a reader that is gone.
+func TestCorkThenServe(t *testing.T) {
+	loop, err := NewEventLoop(EventLoopOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { loop.Close() })
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		ctx := r.Context()
+		if _, p, err := c.Read(ctx); err != nil || string(p) != "one" {
+			t.Errorf("first message %q, %v", p, err)
+			c.CloseNow()
+			return
+		}
+		if c.io.Load()&ioMoreInput == 0 {
+			t.Error("the second message is not buffered; the test needs both in one read")
+		}
+		if err := c.Write(ctx, MessageText, []byte("answer")); err != nil {
+			t.Error(err)
+		}
+		if err := loop.Serve(c, echoBack{}); err != nil {
+			t.Errorf("Serve: %v", err)
+			c.CloseNow()
+		}
+		// Else every write of the loop would wait in the cork for its
+		// timer: the default mode's reader, which sends it, is gone.
+		if c.io.Load()&ioMoreInput != 0 {
+			t.Error("served, the connection still says its reader has input buffered")
+		}
+	}))
+	t.Cleanup(srv.Close)
+	p := dialRawPeer(t, "ws"+strings.TrimPrefix(srv.URL, "http"), "")
+	p.send(t, clientFrames(MessageText, []byte("one"), 1), clientFrames(MessageText, []byte("two"), 1))
+	for _, want := range []string{"answer", "two"} {
+		if op, got := p.readFrame(t); op != opText || string(got) != want {
+			t.Fatalf("got %v %q, want %q", op, got, want)
 		}
 	}
 }

@@ -174,6 +174,9 @@ func (l *EventLoop) Serve(c *Conn, h EventHandler) error {
 	if h == nil {
 		return fmt.Errorf("%w: the EventHandler is nil", ErrNotServable)
 	}
+	// What was corked while the connection was read in the default mode
+	// goes out now; the loop batches its writes itself.
+	c.inputUsedUp()
 	return l.b.serve(c, h)
 }
 
