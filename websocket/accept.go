@@ -55,7 +55,10 @@ type AcceptOptions struct {
 	PingTimeout  time.Duration
 
 	// ReadBufferSize and WriteBufferSize size the pooled I/O buffers.
-	// Zero means DefaultBufferSize.
+	// Zero means DefaultBufferSize. On a TCP connection the read buffer
+	// grows, up to 16 times ReadBufferSize, while reads fill it (a peer
+	// with many messages in flight), and shrinks back when they do not;
+	// it is borrowed from a pool only while it holds input.
 	ReadBufferSize  int
 	WriteBufferSize int
 

@@ -29,6 +29,19 @@ func (c *countingConn) Write(p []byte) (int, error) {
 // its write counter, and the client's raw end.
 func corkPair(t *testing.T) (*Conn, *countingConn, net.Conn) {
 	t.Helper()
+	var cc *countingConn
+	c, raw := tcpServerConn(t, func(nc net.Conn) net.Conn {
+		cc = &countingConn{Conn: nc}
+		return cc
+	})
+	return c, cc, raw
+}
+
+// tcpServerConn returns a server Conn in the default mode over loopback
+// TCP, its transport passed through wrap (nil: none), and the client's
+// raw end.
+func tcpServerConn(t *testing.T, wrap func(net.Conn) net.Conn) (*Conn, net.Conn) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -43,10 +56,12 @@ func corkPair(t *testing.T) (*Conn, *countingConn, net.Conn) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cc := &countingConn{Conn: sc}
-	c := newConn(cc, false, newConnConfig(0, time.Second, 0, 0, 0, 0), nil)
+	if wrap != nil {
+		sc = wrap(sc)
+	}
+	c := newConn(sc, false, newConnConfig(0, time.Second, 0, 0, 0, 0), nil)
 	t.Cleanup(func() { c.CloseNow() })
-	return c, cc, raw
+	return c, raw
 }
 
 // readServerFrames reads n unmasked frames from the server and returns
