@@ -18,6 +18,13 @@ func bufPool(size int) *sync.Pool {
 	return p.(*sync.Pool)
 }
 
-func getBuf(size int) *[]byte { return bufPool(size).Get().(*[]byte) }
+// getBuf returns a pooled buffer of length size. Users that append to a
+// buffer put it back shortened, so its length is restored here: a read
+// into a buffer of length zero reads nothing, for ever.
+func getBuf(size int) *[]byte {
+	b := bufPool(size).Get().(*[]byte)
+	*b = (*b)[:cap(*b)]
+	return b
+}
 
 func putBuf(b *[]byte) { bufPool(cap(*b)).Put(b) }
