@@ -82,6 +82,36 @@ func readServerFrames(t *testing.T, raw net.Conn, n int) [][]byte {
 	return out
 }
 
+// echoLoop echoes n messages (n < 0: until an error) the way the default
+// mode is used: ReadInto, then Write of the same bytes.
+func echoLoop(ctx context.Context, c *Conn, n int) error {
+	var buf []byte
+	for i := 0; n < 0 || i < n; i++ {
+		typ, p, err := c.ReadInto(ctx, buf)
+		if err != nil {
+			return err
+		}
+		buf = p
+		if err := c.Write(ctx, typ, p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// bufferTwo sends two text messages in one segment and reads the first, so
+// that the second is buffered behind it.
+func bufferTwo(t *testing.T, c *Conn, raw net.Conn, first, second string) {
+	t.Helper()
+	in := append(clientFrames(MessageText, []byte(first), 1), clientFrames(MessageText, []byte(second), 1)...)
+	if _, err := raw.Write(in); err != nil {
+		t.Fatal(err)
+	}
+	if _, p, err := c.Read(context.Background()); err != nil || string(p) != first {
+		t.Fatalf("read %q, %v", p, err)
+	}
+}
+
 // TestCorkOneWritePerRead: sixteen messages that arrive in one segment
 // are echoed by a ReadInto and Write loop in one write(2), not sixteen,
 // intact and in order.
@@ -96,23 +126,7 @@ func TestCorkOneWritePerRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() {
-		ctx := context.Background()
-		var buf []byte
-		for range n {
-			typ, p, err := c.ReadInto(ctx, buf)
-			if err != nil {
-				done <- err
-				return
-			}
-			buf = p
-			if err := c.Write(ctx, typ, p); err != nil {
-				done <- err
-				return
-			}
-		}
-		done <- nil
-	}()
+	go func() { done <- echoLoop(context.Background(), c, n) }()
 	got := readServerFrames(t, raw, n)
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -136,19 +150,7 @@ func TestCorkOneAtATime(t *testing.T) {
 	rc := newConn(raw, true, newConnConfig(0, time.Second, 0, 0, 0, 0), nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	go func() {
-		var buf []byte
-		for {
-			typ, p, err := c.ReadInto(ctx, buf)
-			if err != nil {
-				return
-			}
-			buf = p
-			if c.Write(ctx, typ, p) != nil {
-				return
-			}
-		}
-	}()
+	go func() { _ = echoLoop(ctx, c, -1) }()
 	for i := range 20 {
 		msg := []byte(fmt.Sprint(i))
 		if err := rc.Write(ctx, MessageText, msg); err != nil {
@@ -168,15 +170,8 @@ func TestCorkOneAtATime(t *testing.T) {
 // corkDelay), as do frames written after it from another goroutine.
 func TestCorkReaderGone(t *testing.T) {
 	c, _, raw := corkPair(t)
-	in := append(clientFrames(MessageText, []byte("one"), 1), clientFrames(MessageText, []byte("two"), 1)...)
-	if _, err := raw.Write(in); err != nil {
-		t.Fatal(err)
-	}
+	bufferTwo(t, c, raw, "one", "two")
 	ctx := context.Background()
-	_, p, err := c.Read(ctx)
-	if err != nil || string(p) != "one" {
-		t.Fatalf("read %q, %v", p, err)
-	}
 	if c.io.Load()&ioMoreInput == 0 {
 		t.Fatal("the second message is buffered, but the reader does not say so")
 	}
@@ -194,14 +189,8 @@ func TestCorkReaderGone(t *testing.T) {
 // message and the close frame leave before them, in the order written.
 func TestCorkOrderAndClose(t *testing.T) {
 	c, _, raw := corkPair(t)
-	in := append(clientFrames(MessageText, []byte("a"), 1), clientFrames(MessageText, []byte("b"), 1)...)
-	if _, err := raw.Write(in); err != nil {
-		t.Fatal(err)
-	}
+	bufferTwo(t, c, raw, "a", "b")
 	ctx := context.Background()
-	if _, _, err := c.Read(ctx); err != nil {
-		t.Fatal(err)
-	}
 	long := bytes.Repeat([]byte("L"), corkMax+1)
 	pm := NewPreparedMessage(MessageText, []byte("prepared"))
 	steps := []func() error{
@@ -262,17 +251,7 @@ func TestCorkConcurrentWriters(t *testing.T) {
 	wg.Add(1 + writers)
 	go func() {
 		defer wg.Done()
-		var buf []byte
-		for range echoes {
-			typ, p, err := c.ReadInto(ctx, buf)
-			if err != nil {
-				return
-			}
-			buf = p
-			if c.Write(ctx, typ, p) != nil {
-				return
-			}
-		}
+		_ = echoLoop(ctx, c, echoes)
 	}()
 	for w := range writers {
 		go func() {

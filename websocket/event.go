@@ -559,11 +559,7 @@ type pendingBudget struct {
 // all. Otherwise ec stalls and grant reports false.
 func (b *pendingBudget) grant(ec *eventConn, total int) bool {
 	switch {
-	case ec.now:
-		b.used += total - ec.charged
-		ec.charged = total
-		return true
-	case ec.charged > 0:
+	case ec.now, ec.charged > 0:
 		if total > ec.charged {
 			b.used += total - ec.charged
 			ec.charged = total

@@ -142,6 +142,24 @@ func (b *budgetProbe) OnMessage(c *Conn, typ MessageType, p []byte) {
 }
 func (b *budgetProbe) OnClose(*Conn, error) {}
 
+// atRest is called once every echo came back: it sends the "last" marker
+// on c, checks that nothing is left counted or waiting, and returns the
+// most the budget counted and the most the loop held in message buffers.
+func (b *budgetProbe) atRest(t *testing.T, c *Conn) (maxUsed, maxAll int) {
+	t.Helper()
+	if err := c.Write(context.Background(), MessageText, []byte("last")); err != nil {
+		t.Fatal(err)
+	}
+	<-b.rest
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	t.Logf("most counted %d KiB, most held in all %d KiB", b.maxUsed>>10, b.maxAll>>10)
+	if b.restUsed != 0 || b.restWaiting != 0 {
+		t.Errorf("at rest the budget counts %d bytes and %d waiting connections", b.restUsed, b.restWaiting)
+	}
+	return b.maxUsed, b.maxAll
+}
+
 // TestEventPendingBudget: fifty connections send 1 MiB messages at once
 // to a loop with a 2 MiB budget. Every message is echoed intact, the
 // counted bytes stay within the budget and one message, what the stalled
@@ -184,23 +202,14 @@ func TestEventPendingBudget(t *testing.T) {
 		}
 	}
 	// Every echo came back: the loop is at rest.
-	if err := cs[0].Write(ctx, MessageText, []byte("last")); err != nil {
-		t.Fatal(err)
-	}
-	<-probe.rest
-	probe.mu.Lock()
-	defer probe.mu.Unlock()
-	t.Logf("most counted %d KiB, most held in all %d KiB", probe.maxUsed>>10, probe.maxAll>>10)
+	maxUsed, maxAll := probe.atRest(t, cs[0])
 	// One message past the limit: one that had all arrived, read to its
 	// end at once.
-	if probe.maxUsed > 2<<20+size {
-		t.Errorf("the budget counted up to %d bytes; limit 2 MiB and one message", probe.maxUsed)
+	if maxUsed > 2<<20+size {
+		t.Errorf("the budget counted up to %d bytes; limit 2 MiB and one message", maxUsed)
 	}
-	if probe.maxAll > 2<<20+2*size+conns*64<<10 {
-		t.Errorf("message buffers held up to %d bytes with 50 connections and a 2 MiB budget", probe.maxAll)
-	}
-	if probe.restUsed != 0 || probe.restWaiting != 0 {
-		t.Errorf("at rest the budget counts %d bytes and %d waiting connections", probe.restUsed, probe.restWaiting)
+	if maxAll > 2<<20+2*size+conns*64<<10 {
+		t.Errorf("message buffers held up to %d bytes with 50 connections and a 2 MiB budget", maxAll)
 	}
 }
 
@@ -306,20 +315,11 @@ func TestEventPendingBudgetPipelined(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := cs[0].Write(ctx, MessageText, []byte("last")); err != nil {
-		t.Fatal(err)
+	maxUsed, maxAll := probe.atRest(t, cs[0])
+	if maxUsed > budget+size {
+		t.Errorf("the budget counted up to %d bytes; limit %d and one message", maxUsed, budget)
 	}
-	<-probe.rest
-	probe.mu.Lock()
-	defer probe.mu.Unlock()
-	t.Logf("most counted %d KiB, most held in all %d KiB", probe.maxUsed>>10, probe.maxAll>>10)
-	if probe.maxUsed > budget+size {
-		t.Errorf("the budget counted up to %d bytes; limit %d and one message", probe.maxUsed, budget)
-	}
-	if probe.maxAll > budget+size {
-		t.Errorf("message buffers held up to %d bytes; budget %d", probe.maxAll, budget)
-	}
-	if probe.restUsed != 0 || probe.restWaiting != 0 {
-		t.Errorf("at rest the budget counts %d bytes and %d waiting connections", probe.restUsed, probe.restWaiting)
+	if maxAll > budget+size {
+		t.Errorf("message buffers held up to %d bytes; budget %d", maxAll, budget)
 	}
 }
