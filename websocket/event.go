@@ -243,6 +243,10 @@ type eventConn struct {
 	// its end before the loop moves on, so it is counted even past the
 	// budget: it is held for no longer than that (readAdmitted).
 	now bool
+	// ending: the peer's end or an error was reported; with edge
+	// triggering no later event will come, so the loop reads the
+	// connection again after every read until the read returns the end.
+	ending bool
 
 	closeTimer atomic.Pointer[time.Timer] // set by Close, stopped when the connection ends
 	done       bool                       // OnClose has been called

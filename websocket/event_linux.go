@@ -344,15 +344,23 @@ func (l *epollLoop) run() {
 				ec.fdc.wakeWriter()
 			}
 			if ev.Events&^syscall.EPOLLOUT != 0 {
-				if ec.stalled && ev.Events&(syscall.EPOLLRDHUP|syscall.EPOLLHUP|syscall.EPOLLERR) != 0 {
+				if ev.Events&(syscall.EPOLLRDHUP|syscall.EPOLLHUP|syscall.EPOLLERR) != 0 {
+					ec.ending = true
+				}
+				if ec.stalled && ec.ending {
 					// Ending: read it to the end rather than hold it.
 					l.budget.take(ec)
 				}
 				l.readable(ec)
 				// The peer's FIN may have come with the last bytes: with
 				// edge triggering no new event announces it, so read
-				// again until the read returns the end.
-				if ev.Events&(syscall.EPOLLRDHUP|syscall.EPOLLHUP|syscall.EPOLLERR) != 0 && !ec.done && l.conns[ev.Fd] == ec {
+				// again until the read returns the end (read and
+				// readAdmitted go on doing so), even if this read found
+				// a message that must wait for room.
+				if ec.ending && !ec.done && l.conns[ev.Fd] == ec {
+					if ec.stalled {
+						l.budget.take(ec)
+					}
 					l.more = append(l.more, ec)
 				}
 			}
@@ -489,7 +497,7 @@ func (l *epollLoop) read(ec *eventConn, p []byte) (int, bool) {
 	if !l.readOK(ec, n, err) {
 		return 0, false
 	}
-	if n == len(p) {
+	if n == len(p) || ec.ending {
 		l.more = append(l.more, ec)
 	}
 	return n, true
@@ -544,7 +552,7 @@ func (l *epollLoop) readAdmitted(ec *eventConn, off int, p []byte) (int, bool) {
 	if !l.readOK(ec, m, err) {
 		return 0, false
 	}
-	if m == len(p) {
+	if m == len(p) || ec.ending {
 		l.more = append(l.more, ec)
 	}
 	return m, true
