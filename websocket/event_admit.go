@@ -68,3 +68,10 @@ func (ec *eventConn) admitPrefix(in []byte) (k, want, whole int) {
 	}
 	return len(in), 0, 0
 }
+
+// countedFor reports whether the next n bytes all belong to a frame of a
+// message the budget counts already: they need no look first. A message in
+// parts is read this way, a buffer at a time, without a peek per read.
+func (ec *eventConn) countedFor(n int) bool {
+	return ec.charged > 0 && ec.left == nil && ec.c.frameLeft >= int64(n)
+}

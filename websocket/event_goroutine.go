@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 )
@@ -17,6 +18,9 @@ type goroutineBackend struct {
 	conns  map[*Conn]struct{}
 	closed bool
 	wg     sync.WaitGroup
+	// partsAbove is EventLoopOptions.PartsAbove; zero means the default
+	// read buffer's size.
+	partsAbove int
 }
 
 func newGoroutineBackend() *goroutineBackend {
@@ -50,9 +54,25 @@ func (b *goroutineBackend) serve(c *Conn, h EventHandler) error {
 
 func (b *goroutineBackend) run(c *Conn, h EventHandler) {
 	defer b.wg.Done()
+	ph, _ := h.(EventPartHandler)
+	above := b.partsAbove
+	if above <= 0 {
+		above = DefaultEventReadBufferSize
+	}
 	var buf []byte
 	for {
-		typ, p, err := c.ReadInto(context.Background(), buf)
+		var typ MessageType
+		var p []byte
+		var err error
+		if ph != nil {
+			typ, p, err = readForParts(c, ph, buf, above)
+		} else {
+			typ, p, err = c.ReadInto(context.Background(), buf)
+		}
+		if err == errDeliveredInParts {
+			buf = p
+			continue
+		}
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) && !errors.Is(err, ErrClosed) {
 				// Closed by us while the read waited: say so as the
@@ -80,4 +100,68 @@ func (b *goroutineBackend) close() error {
 	b.mu.Unlock()
 	b.wg.Wait()
 	return nil
+}
+
+// errDeliveredInParts: readForParts handed the message to the handler in
+// parts; there is nothing more to deliver.
+var errDeliveredInParts = errors.New("websocket: message delivered in parts")
+
+// readForParts reads the next message for an EventPartHandler: whole, or in
+// parts once its frames announce more than above bytes, as the epoll loop
+// delivers them. It reads through Reader, so that the read lock is not held
+// while the handler runs (a handler may Close, which reads). It returns the
+// buffer to reuse with errDeliveredInParts after a message in parts.
+func readForParts(c *Conn, ph EventPartHandler, buf []byte, above int) (MessageType, []byte, error) {
+	typ, r, err := c.Reader(context.Background())
+	if err != nil {
+		return 0, buf[:0], err
+	}
+	buf = buf[:0]
+	parts := false
+	for {
+		if !parts && c.longerThan(len(buf), above) {
+			parts = true
+			if len(buf) > 0 {
+				ph.OnMessagePart(c, typ, buf, false)
+			}
+			if cap(buf) < partChunk {
+				buf = make([]byte, 0, partChunk)
+			}
+		}
+		if parts {
+			n, err := r.Read(buf[:cap(buf)])
+			switch {
+			case err == io.EOF:
+				ph.OnMessagePart(c, typ, buf[:n], true)
+				return typ, buf[:0], errDeliveredInParts
+			case err != nil:
+				return 0, buf[:0], err
+			case n > 0:
+				ph.OnMessagePart(c, typ, buf[:n], false)
+			}
+			continue
+		}
+		if len(buf) == cap(buf) {
+			buf = append(buf, make([]byte, max(cap(buf), 512))...)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return typ, buf, nil
+		}
+		if err != nil {
+			return 0, buf[:0], err
+		}
+	}
+}
+
+// partChunk is the most one part brings in the goroutine backend.
+const partChunk = 64 << 10
+
+// longerThan reports whether the message being read is uncompressed and
+// announces more than above bytes counting have bytes already read.
+func (c *Conn) longerThan(have, above int) bool {
+	c.readMu.Lock()
+	defer c.readMu.Unlock()
+	return c.inMsg && !c.msgRSV1 && int64(have)+c.frameLeft > int64(above)
 }

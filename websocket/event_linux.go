@@ -81,6 +81,7 @@ func newEventBackend(opts EventLoopOptions) (eventBackend, error) {
 			return nil, err
 		}
 		l.budget.limit = opts.PendingBytes
+		l.scratch.partsAbove = opts.PartsAbove
 		b.loops = append(b.loops, l)
 		go l.run()
 	}
@@ -104,6 +105,7 @@ func newEpollLoop(bufSize int, park bool) (*epollLoop, error) {
 		events: make([]syscall.EpollEvent, 256),
 		done:   make(chan struct{}),
 	}
+	l.scratch.partsAbove = bufSize
 	ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(l.wakefd)}
 	if err := syscall.EpollCtl(epfd, syscall.EPOLL_CTL_ADD, l.wakefd, &ev); err != nil {
 		syscall.Close(l.wakefd)
@@ -306,12 +308,31 @@ func rawNonblocking(trap, a1, a2, a3, a4 uintptr) (int, error) {
 	}
 }
 
+// busy reports whether this round reads more than one connection: the
+// ones with events and the ones to read again (often the same one).
+func (l *epollLoop) busy() bool {
+	n, fd := 0, int32(-1)
+	for i := range l.events[:l.nev] {
+		if f := l.events[i].Fd; int(f) != l.wakefd {
+			n, fd = n+1, f
+		}
+	}
+	switch {
+	case n+len(l.more) <= 1:
+		return false
+	case n == 1 && len(l.more) == 1:
+		return l.more[0].fdc.fd != fd
+	}
+	return true
+}
+
 func (l *epollLoop) run() {
 	defer l.shutdown()
 	for {
 		if err := l.wait(); err != nil {
 			return
 		}
+		l.scratch.busy = l.busy()
 		// Descriptors are edge-triggered: one whose last read filled the
 		// buffer is read again without a new event.
 		if more := l.more; len(more) > 0 {
@@ -455,7 +476,7 @@ func (l *epollLoop) readable(ec *eventConn) {
 		}
 		var n int
 		var ok bool
-		if l.budget.tight(len(p)) {
+		if l.budget.tight(len(p)) && !ec.countedFor(len(p)) {
 			n, ok = l.readAdmitted(ec, off, p)
 		} else {
 			n, ok = l.read(ec, p)

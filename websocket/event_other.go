@@ -3,8 +3,10 @@
 package websocket
 
 // Without epoll, an EventLoop runs a goroutine per connection.
-func newEventBackend(EventLoopOptions) (eventBackend, error) {
-	return newGoroutineBackend(), nil
+func newEventBackend(opts EventLoopOptions) (eventBackend, error) {
+	b := newGoroutineBackend()
+	b.partsAbove = opts.PartsAbove
+	return b, nil
 }
 
 // fdConn is empty: served connections keep their net.Conn.

@@ -54,7 +54,9 @@ func (w *MessageWriter) Write(p []byte) (int, error) {
 	return w.writeRaw(p)
 }
 
-// writeRaw buffers p and sends full buffers as non-final frames.
+// writeRaw buffers p and sends full buffers as non-final frames. Bytes
+// that would fill the buffer with nothing buffered go out as a frame of
+// their own, where they lie: a long write is one frame and no copy.
 func (w *MessageWriter) writeRaw(p []byte) (int, error) {
 	n := 0
 	for len(p) > 0 {
@@ -62,6 +64,12 @@ func (w *MessageWriter) writeRaw(p []byte) (int, error) {
 			if err := w.flushFrame(false); err != nil {
 				return n, err
 			}
+		}
+		if len(w.buf) == 0 && len(p) >= cap(w.buf) {
+			if err := w.sendFrame(false, p); err != nil {
+				return n, err
+			}
+			return n + len(p), nil
 		}
 		k := copy(w.buf[len(w.buf):cap(w.buf)], p)
 		w.buf = w.buf[:len(w.buf)+k]
@@ -73,10 +81,16 @@ func (w *MessageWriter) writeRaw(p []byte) (int, error) {
 
 // flushFrame sends the buffered bytes as a frame.
 func (w *MessageWriter) flushFrame(fin bool) error {
-	err := w.c.writeFrame(w.ctx, fin, w.rsv, w.op, w.buf)
+	err := w.sendFrame(fin, w.buf)
+	w.buf = w.buf[:0]
+	return err
+}
+
+// sendFrame sends p as the message's next frame.
+func (w *MessageWriter) sendFrame(fin bool, p []byte) error {
+	err := w.c.writeFrame(w.ctx, fin, w.rsv, w.op, p)
 	w.op = opContinuation
 	w.rsv = 0
-	w.buf = w.buf[:0]
 	if err != nil {
 		w.err = err
 	}

@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"net/http"
+	"sync"
 
 	"github.com/duplexws/duplex/websocket"
 )
@@ -17,7 +18,10 @@ func init() {
 // runDuplexEvent is our package in event mode, as its documentation
 // recommends for many mostly idle connections: Accept in the HTTP handler,
 // hand the connection to an EventLoop and return; the loop calls OnMessage,
-// which writes the message back from the loop goroutine.
+// which writes the message back from the loop goroutine. A message longer
+// than the loop's read buffer (256 KiB) comes in parts as it arrives
+// (OnMessagePart), and each part goes straight back through a
+// MessageWriter, as coder/websocket's echo streams its messages.
 func runDuplexEvent(cfg config) error {
 	loop, err := websocket.NewEventLoop(websocket.EventLoopOptions{})
 	if err != nil {
@@ -38,22 +42,58 @@ func runDuplexEvent(cfg config) error {
 			ClientMaxWindowBits:     15,
 		}
 	}
+	h := &echoHandler{w: make(map[*websocket.Conn]*websocket.MessageWriter)}
 	return serveHTTP(cfg.addr, func(w http.ResponseWriter, r *http.Request) {
 		c, err := websocket.Accept(w, r, opts)
 		if err != nil {
 			return
 		}
-		if err := loop.Serve(c, echoHandler{}); err != nil {
+		if err := loop.Serve(c, h); err != nil {
 			_ = c.CloseNow()
 		}
 	})
 }
 
-// echoHandler sends every message back with the same type.
-type echoHandler struct{}
+// echoHandler sends every message back with the same type; w holds the
+// writer of each message being echoed in parts.
+type echoHandler struct {
+	mu sync.Mutex
+	w  map[*websocket.Conn]*websocket.MessageWriter
+}
 
-func (echoHandler) OnMessage(c *websocket.Conn, typ websocket.MessageType, p []byte) {
+func (*echoHandler) OnMessage(c *websocket.Conn, typ websocket.MessageType, p []byte) {
 	_ = c.Write(context.Background(), typ, p)
 }
 
-func (echoHandler) OnClose(*websocket.Conn, error) {}
+func (h *echoHandler) OnMessagePart(c *websocket.Conn, typ websocket.MessageType, p []byte, final bool) {
+	h.mu.Lock()
+	w := h.w[c]
+	if final {
+		delete(h.w, c)
+	}
+	h.mu.Unlock()
+	if w == nil {
+		var err error
+		if w, err = c.Writer(context.Background(), typ); err != nil {
+			return
+		}
+		if !final {
+			h.mu.Lock()
+			h.w[c] = w
+			h.mu.Unlock()
+		}
+	}
+	if _, err := w.Write(p); err != nil || final {
+		_ = w.Close()
+	}
+}
+
+func (h *echoHandler) OnClose(c *websocket.Conn, _ error) {
+	h.mu.Lock()
+	w := h.w[c]
+	delete(h.w, c)
+	h.mu.Unlock()
+	if w != nil {
+		_ = w.Close()
+	}
+}
