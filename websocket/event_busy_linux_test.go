@@ -27,6 +27,8 @@ func TestEpollLoopBusy(t *testing.T) {
 		{"the same one twice", []int32{7}, []*eventConn{conn(7)}, false},
 		{"two different", []int32{7}, []*eventConn{conn(8)}, true},
 		{"two to read again", nil, []*eventConn{conn(7), conn(8)}, true},
+		{"read twice last round", []int32{7}, []*eventConn{conn(7), conn(7)}, false},
+		{"a third one", []int32{7}, []*eventConn{conn(7), conn(8)}, true},
 	} {
 		l := &epollLoop{wakefd: 3, events: make([]syscall.EpollEvent, 4), more: tc.more}
 		for i, fd := range tc.fds {

@@ -309,21 +309,27 @@ func rawNonblocking(trap, a1, a2, a3, a4 uintptr) (int, error) {
 }
 
 // busy reports whether this round reads more than one connection: the
-// ones with events and the ones to read again (often the same one).
+// ones with events and the ones to read again (often the same one, and
+// a connection read twice in the last round is on the list twice).
 func (l *epollLoop) busy() bool {
-	n, fd := 0, int32(-1)
+	fd := int32(-1)
 	for i := range l.events[:l.nev] {
-		if f := l.events[i].Fd; int(f) != l.wakefd {
-			n, fd = n+1, f
+		f := l.events[i].Fd
+		if int(f) == l.wakefd {
+			continue
 		}
+		if fd >= 0 && f != fd {
+			return true
+		}
+		fd = f
 	}
-	switch {
-	case n+len(l.more) <= 1:
-		return false
-	case n == 1 && len(l.more) == 1:
-		return l.more[0].fdc.fd != fd
+	for _, ec := range l.more {
+		if fd >= 0 && ec.fdc.fd != fd {
+			return true
+		}
+		fd = ec.fdc.fd
 	}
-	return true
+	return false
 }
 
 func (l *epollLoop) run() {
