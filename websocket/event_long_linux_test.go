@@ -323,3 +323,90 @@ func TestEventPendingBudgetPipelined(t *testing.T) {
 		t.Errorf("message buffers held up to %d bytes; budget %d", maxAll, budget)
 	}
 }
+
+// partProbe is a budgetProbe whose handler also takes messages in parts,
+// echoing each part at once through a MessageWriter per connection, and
+// records the budget's count while parts arrive.
+type partProbe struct {
+	*budgetProbe
+	w      map[*Conn]*MessageWriter // on the loop goroutine only
+	inPart int                      // messages that came in parts
+}
+
+func (b *partProbe) OnMessagePart(c *Conn, typ MessageType, p []byte, final bool) {
+	b.mu.Lock()
+	b.maxUsed = max(b.maxUsed, b.l.budget.used)
+	b.mu.Unlock()
+	w := b.w[c]
+	if w == nil {
+		var err error
+		if w, err = c.Writer(context.Background(), typ); err != nil {
+			return
+		}
+		b.w[c] = w
+	}
+	_, _ = w.Write(p)
+	if final {
+		_ = w.Close()
+		delete(b.w, c)
+		b.inPart++
+	}
+}
+
+// TestEventPartsBudget: thirty connections send 1 MiB messages at once to
+// a loop with a 2 MiB budget that takes them in parts even while busy.
+// Every echo comes back intact, a message in parts is counted while it
+// arrives (the count stays within the budget and one message) and its
+// count is given back at its end: nothing is left counted at rest.
+func TestEventPartsBudget(t *testing.T) {
+	partsEvenBusy = true
+	t.Cleanup(func() { partsEvenBusy = false })
+	loop, err := NewEventLoop(EventLoopOptions{Loops: 1, PendingBytes: 2 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { loop.Close() })
+	const conns, rounds, size = 30, 2, 1 << 20
+	probe := &partProbe{
+		budgetProbe: &budgetProbe{l: loop.b.(*epollBackend).loops[0], rest: make(chan struct{})},
+		w:           make(map[*Conn]*MessageWriter),
+	}
+	url := serveLoop(t, loop, &AcceptOptions{ReadLimit: 2 * size}, probe)
+	ctx := context.Background()
+	cs := make([]*Conn, conns)
+	for i := range cs {
+		cs[i] = dialT(t, url, &DialOptions{ReadLimit: 2 * size})
+	}
+	msg := func(i, r int) []byte { return bytes.Repeat([]byte{byte(i), byte(r), 7}, size/3) }
+	errs := make(chan error, conns)
+	for i, c := range cs {
+		go func() {
+			for r := range rounds {
+				if err := c.Write(ctx, MessageBinary, msg(i, r)); err != nil {
+					errs <- err
+					return
+				}
+				if _, p, err := c.Read(ctx); err != nil || !bytes.Equal(p, msg(i, r)) {
+					errs <- fmt.Errorf("connection %d, round %d: %d bytes, %v", i, r, len(p), err)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range cs {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	maxUsed, _ := probe.atRest(t, cs[0])
+	if probe.inPart != conns*rounds {
+		t.Errorf("%d messages came in parts, want all %d", probe.inPart, conns*rounds)
+	}
+	if maxUsed > 2<<20+size {
+		t.Errorf("the budget counted up to %d bytes; limit 2 MiB and one message", maxUsed)
+	}
+	if maxUsed == 0 {
+		t.Error("messages in parts were never counted")
+	}
+}
