@@ -11,3 +11,5 @@ type rawReader struct{}
 func newRawReader(*rawReader, net.Conn, int) *rawReader { return nil }
 
 func (r *rawReader) read() (bp *[]byte, n int, err error) { panic("unreachable") }
+
+func (r *rawReader) grow() {}

@@ -52,3 +52,53 @@ func TestReadBufferSizedByUse(t *testing.T) {
 		t.Errorf("after small reads the read buffer is %d bytes, want %d", c.raw.size, base)
 	}
 }
+
+// TestReadBufferNotGrownByLongFrames: messages longer than the read buffer,
+// one at a time, fill every first read but leave nothing behind: the
+// buffer keeps its size and the rest of each frame is read straight into
+// the caller's buffer.
+func TestReadBufferNotGrownByLongFrames(t *testing.T) {
+	c, raw := tcpServerConn(t, nil)
+	base := c.raw.base
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	long := bytes.Repeat([]byte("y"), 64<<10)
+	var buf []byte
+	for i := range 20 {
+		if _, err := raw.Write(clientFrames(MessageBinary, long, 1)); err != nil {
+			t.Fatal(err)
+		}
+		_, p, err := c.ReadInto(ctx, buf)
+		if err != nil || !bytes.Equal(p, long) {
+			t.Fatalf("message %d: %d bytes, %v", i, len(p), err)
+		}
+		buf = p
+		if c.raw.size != base {
+			t.Fatalf("after long message %d the read buffer is %d bytes, want %d", i, c.raw.size, base)
+		}
+	}
+}
+
+// TestReadBufferFitsNearMisses: a message a little longer than the read
+// buffer grows it once, so that the next ones fit in one read.
+func TestReadBufferFitsNearMisses(t *testing.T) {
+	c, raw := tcpServerConn(t, nil)
+	base := c.raw.base
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	msg := bytes.Repeat([]byte("z"), int(base)) // with its header, just past the buffer
+	var buf []byte
+	for i := range 10 {
+		if _, err := raw.Write(clientFrames(MessageBinary, msg, 1)); err != nil {
+			t.Fatal(err)
+		}
+		_, p, err := c.ReadInto(ctx, buf)
+		if err != nil || !bytes.Equal(p, msg) {
+			t.Fatalf("message %d: %d bytes, %v", i, len(p), err)
+		}
+		buf = p
+	}
+	if c.raw.size != 2*base {
+		t.Errorf("after messages of the buffer's size it is %d bytes, want %d", c.raw.size, 2*base)
+	}
+}

@@ -53,10 +53,27 @@ func (c *Conn) ReadInto(ctx context.Context, buf []byte) (MessageType, []byte, e
 	if err != nil {
 		return 0, buf[:0], c.readFailed(err)
 	}
+	if c.raw != nil {
+		c.sizeReadBuffer(len(buf))
+	}
 	if c.rpos < c.rend || c.io.Load() != 0 {
 		c.afterMessage() // writes meanwhile may wait for the next (cork.go)
 	}
 	return typ, buf, nil
+}
+
+// sizeReadBuffer grows the next read buffer after a message of n bytes
+// when a larger one would have saved a read: the buffer was full and held
+// more than the message (more are waiting), or the message missed it by
+// less than its size (one read next time instead of two). A message longer
+// than that is read mostly straight into the caller's buffer, and a larger
+// read buffer would only add a copy (rawGrowMax).
+func (c *Conn) sizeReadBuffer(n int) {
+	size := int(c.raw.size)
+	wire := n + maxHeaderSize
+	if c.rpos < c.rend && c.rend == len(c.rbuf) || !c.msgRSV1 && wire > size && wire <= 2*size {
+		c.raw.grow()
+	}
 }
 
 // Reader waits for the next data message and returns its type and a reader
