@@ -64,12 +64,13 @@ func (b *goroutineBackend) run(c *Conn, h EventHandler) {
 		var typ MessageType
 		var p []byte
 		var err error
+		inParts := false
 		if ph != nil {
-			typ, p, err = readForParts(c, ph, buf, above)
+			typ, p, inParts, err = readForParts(c, ph, buf, above)
 		} else {
 			typ, p, err = c.ReadInto(context.Background(), buf)
 		}
-		if err == errDeliveredInParts {
+		if inParts {
 			buf = p
 			continue
 		}
@@ -102,25 +103,21 @@ func (b *goroutineBackend) close() error {
 	return nil
 }
 
-// errDeliveredInParts: readForParts handed the message to the handler in
-// parts; there is nothing more to deliver.
-var errDeliveredInParts = errors.New("websocket: message delivered in parts")
-
 // readForParts reads the next message for an EventPartHandler: whole, or in
 // parts once its frames announce more than above bytes, as the epoll loop
-// delivers them. It reads through Reader, so that the read lock is not held
-// while the handler runs (a handler may Close, which reads). It returns the
-// buffer to reuse with errDeliveredInParts after a message in parts.
-func readForParts(c *Conn, ph EventPartHandler, buf []byte, above int) (MessageType, []byte, error) {
+// delivers them; inParts reports that it went to the handler in parts and
+// p is only the buffer to reuse. It reads through Reader, so that the read
+// lock is not held while the handler runs (a handler may Close, which
+// reads).
+func readForParts(c *Conn, ph EventPartHandler, buf []byte, above int) (typ MessageType, p []byte, inParts bool, err error) {
 	typ, r, err := c.Reader(context.Background())
 	if err != nil {
-		return 0, buf[:0], err
+		return 0, buf[:0], false, err
 	}
 	buf = buf[:0]
-	parts := false
 	for {
-		if !parts && c.longerThan(len(buf), above) {
-			parts = true
+		if !inParts && c.longerThan(len(buf), above) {
+			inParts = true
 			if len(buf) > 0 {
 				ph.OnMessagePart(c, typ, buf, false)
 			}
@@ -128,14 +125,14 @@ func readForParts(c *Conn, ph EventPartHandler, buf []byte, above int) (MessageT
 				buf = make([]byte, 0, partChunk)
 			}
 		}
-		if parts {
+		if inParts {
 			n, err := r.Read(buf[:cap(buf)])
 			switch {
 			case err == io.EOF:
 				ph.OnMessagePart(c, typ, buf[:n], true)
-				return typ, buf[:0], errDeliveredInParts
+				return typ, buf[:0], true, nil
 			case err != nil:
-				return 0, buf[:0], err
+				return 0, buf[:0], false, err
 			case n > 0:
 				ph.OnMessagePart(c, typ, buf[:n], false)
 			}
@@ -147,10 +144,10 @@ func readForParts(c *Conn, ph EventPartHandler, buf []byte, above int) (MessageT
 		n, err := r.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
 		if err == io.EOF {
-			return typ, buf, nil
+			return typ, buf, false, nil
 		}
 		if err != nil {
-			return 0, buf[:0], err
+			return 0, buf[:0], false, err
 		}
 	}
 }

@@ -174,33 +174,8 @@ func TestEventPendingBudget(t *testing.T) {
 	const conns, rounds, size = 50, 2, 1 << 20
 	probe := &budgetProbe{l: loop.b.(*epollBackend).loops[0], rest: make(chan struct{})}
 	url := serveLoop(t, loop, &AcceptOptions{ReadLimit: 2 * size}, probe)
-	ctx := context.Background()
-	cs := make([]*Conn, conns)
-	for i := range cs {
-		cs[i] = dialT(t, url, &DialOptions{ReadLimit: 2 * size})
-	}
 	msg := func(i, r int) []byte { return bytes.Repeat([]byte{byte(i), byte(r)}, size/2) }
-	errs := make(chan error, conns)
-	for i, c := range cs {
-		go func() {
-			for r := range rounds {
-				if err := c.Write(ctx, MessageBinary, msg(i, r)); err != nil {
-					errs <- err
-					return
-				}
-				if _, p, err := c.Read(ctx); err != nil || !bytes.Equal(p, msg(i, r)) {
-					errs <- fmt.Errorf("connection %d, round %d: %d bytes, %v", i, r, len(p), err)
-					return
-				}
-			}
-			errs <- nil
-		}()
-	}
-	for range cs {
-		if err := <-errs; err != nil {
-			t.Fatal(err)
-		}
-	}
+	cs := echoRounds(t, url, conns, rounds, 2*size, msg)
 	// Every echo came back: the loop is at rest.
 	maxUsed, maxAll := probe.atRest(t, cs[0])
 	// One message past the limit: one that had all arrived, read to its
@@ -372,12 +347,30 @@ func TestEventPartsBudget(t *testing.T) {
 		w:           make(map[*Conn]*MessageWriter),
 	}
 	url := serveLoop(t, loop, &AcceptOptions{ReadLimit: 2 * size}, probe)
+	msg := func(i, r int) []byte { return bytes.Repeat([]byte{byte(i), byte(r), 7}, size/3) }
+	cs := echoRounds(t, url, conns, rounds, 2*size, msg)
+	maxUsed, _ := probe.atRest(t, cs[0])
+	if probe.inPart != conns*rounds {
+		t.Errorf("%d messages came in parts, want all %d", probe.inPart, conns*rounds)
+	}
+	if maxUsed > 2<<20+size {
+		t.Errorf("the budget counted up to %d bytes; limit 2 MiB and one message", maxUsed)
+	}
+	if maxUsed == 0 {
+		t.Error("messages in parts were never counted")
+	}
+}
+
+// echoRounds dials conns clients (read limit limit) and has them all, at
+// once, send msg(i, r) and check its echo for rounds rounds; it returns
+// the clients once every echo came back.
+func echoRounds(t *testing.T, url string, conns, rounds int, limit int64, msg func(i, r int) []byte) []*Conn {
+	t.Helper()
 	ctx := context.Background()
 	cs := make([]*Conn, conns)
 	for i := range cs {
-		cs[i] = dialT(t, url, &DialOptions{ReadLimit: 2 * size})
+		cs[i] = dialT(t, url, &DialOptions{ReadLimit: limit})
 	}
-	msg := func(i, r int) []byte { return bytes.Repeat([]byte{byte(i), byte(r), 7}, size/3) }
 	errs := make(chan error, conns)
 	for i, c := range cs {
 		go func() {
@@ -399,14 +392,5 @@ func TestEventPartsBudget(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	maxUsed, _ := probe.atRest(t, cs[0])
-	if probe.inPart != conns*rounds {
-		t.Errorf("%d messages came in parts, want all %d", probe.inPart, conns*rounds)
-	}
-	if maxUsed > 2<<20+size {
-		t.Errorf("the budget counted up to %d bytes; limit 2 MiB and one message", maxUsed)
-	}
-	if maxUsed == 0 {
-		t.Error("messages in parts were never counted")
-	}
+	return cs
 }

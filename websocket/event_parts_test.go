@@ -169,25 +169,8 @@ func TestEventPartsDelivery(t *testing.T) {
 			}
 			// A fragmented message whose fragments are short: gathered
 			// until it passes the threshold, then in parts.
-			w, err := c.Writer(ctx, MessageText)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var frag bytes.Buffer
-			for i := range 40 {
-				s := strings.Repeat("ü", 300) + string(rune('a'+i%26))
-				frag.WriteString(s)
-				if _, err := w.Write([]byte(s)); err != nil {
-					t.Fatal(err)
-				}
-				if err := c.writeControl(ctx, opPing, []byte{byte(i)}); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if err := w.Close(); err != nil {
-				t.Fatal(err)
-			}
-			if typ, got, err := c.Read(ctx); err != nil || typ != MessageText || !bytes.Equal(got, frag.Bytes()) {
+			frag := []byte(writePinged(t, c, 40, func(i int) string { return strings.Repeat("ü", 300) + string(rune('a'+i%26)) }))
+			if typ, got, err := c.Read(ctx); err != nil || typ != MessageText || !bytes.Equal(got, frag) {
 				t.Fatalf("echo of the fragmented message: %v %d bytes %v", typ, len(got), err)
 			}
 			if err := c.Close(StatusNormalClosure, ""); err != nil {
@@ -210,7 +193,7 @@ func TestEventPartsDelivery(t *testing.T) {
 				if i < len(sent) {
 					want, typ = sent[i].p, sent[i].typ
 				} else {
-					want = frag.Bytes()
+					want = frag
 				}
 				if m.typ != typ || !bytes.Equal(m.p, want) {
 					t.Errorf("message %d: %v of %d bytes, want %v of %d", i, m.typ, len(m.p), typ, len(want))

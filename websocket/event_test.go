@@ -203,33 +203,42 @@ func TestEventStreamedFragments(t *testing.T) {
 		rec := newRecorder(true)
 		url := serveLoop(t, loop, nil, rec)
 		c := dialT(t, url, nil)
-		ctx := context.Background()
-		var want bytes.Buffer
-		w, err := c.Writer(ctx, MessageText)
+		want := writePinged(t, c, 10, func(i int) string { return strings.Repeat("é", i*37) + "|" })
+		typ, got, err := c.Read(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
-		for i := range 10 {
-			s := strings.Repeat("é", i*37) + "|"
-			want.WriteString(s)
-			if _, err := w.Write([]byte(s)); err != nil {
-				t.Fatal(err)
-			}
-			if err := c.writeControl(ctx, opPing, []byte{byte(i)}); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := w.Close(); err != nil {
-			t.Fatal(err)
-		}
-		typ, got, err := c.Read(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if typ != MessageText || string(got) != want.String() {
-			t.Fatalf("got %v %q..., want the %d bytes sent", typ, got[:min(len(got), 20)], want.Len())
+		if typ != MessageText || string(got) != want {
+			t.Fatalf("got %v %q..., want the %d bytes sent", typ, got[:min(len(got), 20)], len(want))
 		}
 	})
+}
+
+// writePinged sends a text message through c's streaming writer in n
+// writes, piece(i) each, with a ping after every write, and returns the
+// message.
+func writePinged(t *testing.T, c *Conn, n int, piece func(i int) string) string {
+	t.Helper()
+	ctx := context.Background()
+	w, err := c.Writer(ctx, MessageText)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sent strings.Builder
+	for i := range n {
+		s := piece(i)
+		sent.WriteString(s)
+		if _, err := w.Write([]byte(s)); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.writeControl(ctx, opPing, []byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return sent.String()
 }
 
 func TestEventThousandConns(t *testing.T) {
