@@ -47,12 +47,14 @@ type EventPartHandler interface {
 	// uncompressed data message once the message is known to be longer
 	// than PartsAbove: its frames so far announce more bytes than that. A
 	// message that grows past it in short fragments gets what has
-	// gathered as its first part. On Linux a loop does so when it has no
-	// other connection to read at that moment; a busy loop gathers the
-	// message and calls OnMessage, which costs it fewer system calls,
-	// while parts let an idle one answer before the message has all
-	// arrived. So a handler must take a long message either way. Parts come in order and follow the
-	// reads, not the frames; p is valid only during the call, and may be
+	// gathered as its first part. On Linux a loop does so only when the
+	// connection has it to itself: no other connection to read in that
+	// round, and none read since this one's last read. A busy loop, or
+	// one whose connections take turns, gathers the message and calls
+	// OnMessage, which costs it fewer system calls, while parts let a
+	// loop serving one sender answer before the message has all
+	// arrived. So a handler must take a long message either way. Parts
+	// come in order and follow the reads, not the frames; p is valid only during the call, and may be
 	// empty when final is set. final is set on the last part, once the
 	// whole message has been checked (a text message's UTF-8 too); a
 	// message that breaks the rules midway ends the connection with no
@@ -289,8 +291,10 @@ type eventConn struct {
 	// connection again after every read until the read returns the end.
 	ending bool
 	// inParts: the message in progress goes to the handler in parts
-	// (EventPartHandler).
+	// (EventPartHandler); whole: a busy loop began gathering it, and
+	// it is delivered whole even if the loop is idle before its end.
 	inParts bool
+	whole   bool
 
 	closeTimer atomic.Pointer[time.Timer] // set by Close, stopped when the connection ends
 	done       bool                       // OnClose has been called
@@ -443,11 +447,17 @@ func (ec *eventConn) startParts(s *eventScratch) bool {
 	if ec.msg != nil {
 		have = len(*ec.msg)
 	}
-	if int64(have)+c.frameLeft <= int64(s.partsAbove) || s.busy {
+	if ec.whole || int64(have)+c.frameLeft <= int64(s.partsAbove) {
 		return false
 	}
 	ph, ok := ec.h.(EventPartHandler)
 	if !ok {
+		return false
+	}
+	if s.busy {
+		// Switching later would trade the buffer reserved for a
+		// whole frame for parts: gathered whole to its end.
+		ec.whole = true
 		return false
 	}
 	ec.inParts = true
@@ -664,6 +674,7 @@ func (ec *eventConn) reserve(n int) {
 }
 
 func (ec *eventConn) releaseMsg() {
+	ec.whole = false
 	if ec.msg != nil {
 		putMsgBuf(ec.msg)
 		ec.msg = nil

@@ -40,3 +40,30 @@ func TestEpollLoopBusy(t *testing.T) {
 		}
 	}
 }
+
+// TestEpollLoopNoteRead: a long message may go in parts only when the
+// loop's read before this one came from the same connection (or there
+// was none) and the round reads no other connection.
+func TestEpollLoopNoteRead(t *testing.T) {
+	a, b := &eventConn{}, &eventConn{}
+	l := &epollLoop{}
+	steps := []struct {
+		ec        *eventConn
+		roundBusy bool
+		busy      bool
+	}{
+		{a, false, false}, // the first read of an idle loop
+		{a, false, false}, // the same connection again
+		{b, false, true},  // another one: connections take turns
+		{b, false, false},
+		{b, true, true}, // the round reads others too
+		{a, false, true},
+	}
+	for i, st := range steps {
+		l.roundBusy = st.roundBusy
+		l.noteRead(st.ec)
+		if l.scratch.busy != st.busy {
+			t.Errorf("step %d: busy %v, want %v", i, l.scratch.busy, st.busy)
+		}
+	}
+}

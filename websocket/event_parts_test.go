@@ -329,3 +329,24 @@ func TestEventPartsWhenIdle(t *testing.T) {
 		}
 	}
 }
+
+// TestEventPartsStayWhole: a long message a busy loop began gathering is
+// delivered whole even if the loop is idle before its end (its buffer is
+// reserved); the next long message may go in parts again.
+func TestEventPartsStayWhole(t *testing.T) {
+	c := &Conn{inMsg: true}
+	c.frameLeft = partsAbove + 1
+	ec := &eventConn{c: c, h: newPartRecorder(false)}
+	s := &eventScratch{partsAbove: partsAbove, busy: true}
+	if ec.startParts(s) {
+		t.Fatal("busy loop: in parts")
+	}
+	s.busy = false
+	if ec.startParts(s) {
+		t.Fatal("the same message switched to parts midway")
+	}
+	ec.releaseMsg() // delivered
+	if !ec.startParts(s) {
+		t.Fatal("the next long message on an idle loop: not in parts")
+	}
+}
