@@ -31,7 +31,11 @@ server's CPU and memory. Modes:
 
   echo       --conns connections each keep --inflight messages of --size bytes
              in flight to an echo server and check every echo (any echo
-             server: duplex echo, or another library's).
+             server: duplex echo, or another library's). With --rate the
+             loop is open: messages fall due at that rate whether or not
+             the echoes keep up (--inflight bounds those outstanding), and
+             latency counts from when each fell due, so a server that
+             stalls shows it in the latency rather than in fewer samples.
   connect    open --conns connections at --rate per second, hold them for
              --duration, close them; reports the setup rate, handshake times,
              failures and connections dropped while held.
@@ -50,6 +54,7 @@ that completed with errors, 1 when it could not run.`
 const benchExamples = `  duplex echo --addr 127.0.0.1:9001 &
   duplex bench --conns 100 --duration 10s ws://127.0.0.1:9001/
   duplex bench --conns 10 --inflight 8 --size 4096 --count 100000 --json ws://127.0.0.1:9001/
+  duplex bench --conns 1000 --rate 50000 --inflight 4 --duration 10s ws://127.0.0.1:9001/
   duplex bench --mode connect --conns 10000 --rate 2000 --duration 5s ws://127.0.0.1:9001/
   duplex bench --mode subscribe --conns 1000 --channel news --api-key KEY \
       --publish-rate 50 --duration 10s ws://127.0.0.1:8000/connection/websocket`
@@ -100,7 +105,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "echo: measured time; connect: how long to hold the connections; subscribe: how long to publish or listen")
 	fs.Int64Var(&o.count, "count", 0, "echo: send `n` messages in all instead of running for --duration; subscribe: publish n")
 	fs.DurationVar(&o.warmup, "warmup", 0, "echo: `duration` of unmeasured traffic before the measured --duration")
-	fs.Float64Var(&o.rate, "rate", 0, "connect: `n` new connections per second (0: as fast as --parallel handshakes allow)")
+	fs.Float64Var(&o.rate, "rate", 0, "connect: `n` new connections per second (0: as fast as --parallel handshakes allow); echo: n messages per second over all connections, an open loop (0: send when echoes come back)")
 	fs.IntVar(&o.parallel, "parallel", 64, "connect, subscribe: `n` handshakes in progress at once, per process")
 	fs.StringVar(&o.channel, "channel", "", "subscribe: the `channel` to subscribe to")
 	fs.StringVar(&o.token, "token", "", "subscribe: connection `token` (default: connect anonymously)")
@@ -169,7 +174,7 @@ func (o *benchOptions) check(fs *flag.FlagSet) error {
 		return usageError(fs, "subscribe mode needs --channel")
 	}
 	if o.mode == "echo" {
-		c := bench.EchoConfig{Conns: o.conns, InFlight: o.inflight, Size: o.size}
+		c := bench.EchoConfig{Conns: o.conns, InFlight: o.inflight, Size: o.size, Rate: o.rate, Batch: o.batch}
 		if err := c.Check(); err != nil {
 			return usageError(fs, "%v", err)
 		}
@@ -243,7 +248,7 @@ func (o *benchOptions) runFunc(i int) (bench.RunFunc, error) {
 	switch o.mode {
 	case "echo":
 		cfg := bench.EchoConfig{Conns: conns, InFlight: o.inflight, Size: o.size, Text: o.text,
-			Warmup: o.warmup, Timeout: o.timeout, Batch: o.batch}
+			Warmup: o.warmup, Timeout: o.timeout, Batch: o.batch, Rate: o.rate / float64(o.procs)}
 		if o.count > 0 {
 			cfg.Count = o.share(o.count, i)
 			cfg.Warmup = 0

@@ -15,11 +15,13 @@ import (
 
 // benchReport is what "duplex bench" prints; with --json, exactly this.
 type benchReport struct {
-	Mode     string  `json:"mode"`
-	URL      string  `json:"url"`
-	Procs    int     `json:"procs"`
-	Conns    int     `json:"conns"` // connections set up (subscribe: subscribed)
-	InFlight int     `json:"inflight,omitempty"`
+	Mode     string `json:"mode"`
+	URL      string `json:"url"`
+	Procs    int    `json:"procs"`
+	Conns    int    `json:"conns"` // connections set up (subscribe: subscribed)
+	InFlight int    `json:"inflight,omitempty"`
+	// Rate is the open loop's messages per second due (echo --rate).
+	Rate     float64 `json:"rate,omitempty"`
 	Size     int     `json:"size,omitempty"`
 	Text     bool    `json:"text,omitempty"`
 	Compress bool    `json:"compress"`
@@ -104,6 +106,10 @@ func newBenchReport(o *benchOptions, out *bench.Outcome) *benchReport {
 	case "echo":
 		r.InFlight, r.Size, r.Text = o.inflight, o.size, o.text
 		r.LatencyKind = "round trip"
+		if o.rate > 0 {
+			r.Rate = o.rate
+			r.LatencyKind = "round trip from when each message fell due"
+		}
 	case "connect":
 		r.LatencyKind = "handshake"
 		c := res.Connect
@@ -200,7 +206,11 @@ func (r *benchReport) writeText(w io.Writer) {
 		if r.Text {
 			kind = "text"
 		}
-		head += fmt.Sprintf(", %d in flight each, %d B %s", r.InFlight, r.Size, kind)
+		if r.Rate > 0 {
+			head += fmt.Sprintf(", open loop at %s msg/s, at most %d in flight each, %d B %s", human(r.Rate), r.InFlight, r.Size, kind)
+		} else {
+			head += fmt.Sprintf(", %d in flight each, %d B %s", r.InFlight, r.Size, kind)
+		}
 	}
 	if r.Compress {
 		head += ", permessage-deflate"

@@ -33,6 +33,16 @@ type EchoConfig struct {
 	// Timeout is how long a connection waits for an echo before it counts
 	// as failed; zero means 10 s.
 	Timeout time.Duration
+	// Rate, when positive, opens the loop: messages fall due at Rate a
+	// second over all connections (each connection takes every Conns-th
+	// slot), whether or not the echoes keep up, and each one's latency
+	// counts from when it fell due, not from when it could be sent. A
+	// closed loop sends only after an echo, so a server that stalls
+	// delays the messages that would have measured the stall; here the
+	// stall shows in their latency. InFlight still bounds the messages
+	// outstanding per connection: a message due past the bound waits,
+	// and its wait is part of its latency.
+	Rate float64
 }
 
 // maxInFlightBytes bounds InFlight × Size when more than one message is in
@@ -55,6 +65,10 @@ func (c *EchoConfig) Check() error {
 		return errors.New("--size must not be negative")
 	case c.InFlight > 1 && int64(c.InFlight)*int64(c.Size+14) > maxInFlightBytes:
 		return fmt.Errorf("--inflight %d × --size %d exceeds %d bytes in flight per connection; use more connections instead", c.InFlight, c.Size, maxInFlightBytes)
+	case c.Rate < 0:
+		return errors.New("--rate must not be negative")
+	case c.Rate > 0 && c.Batch:
+		return errors.New("--batch sends when echoes come back; with --rate messages are sent when they fall due")
 	}
 	return nil
 }
@@ -104,6 +118,12 @@ func RunEcho(ctx context.Context, t *Target, cfg EchoConfig, ctl *Control) (*Res
 			refillAt: cfg.InFlight - 1}
 		if cfg.Batch {
 			ec.refillAt = cfg.InFlight / 2
+		}
+		if cfg.Rate > 0 {
+			// Connection i takes slots i, i+live, i+2·live, ...
+			slot := 1e9 / cfg.Rate
+			ec.interval = max(int64(slot*float64(live)), 1)
+			ec.phase = int64(slot * float64(i))
 		}
 		if cfg.Count > 0 {
 			// Share the count out evenly over the connections that were
@@ -157,7 +177,11 @@ func RunEcho(ctx context.Context, t *Target, cfg EchoConfig, ctl *Control) (*Res
 		go func() {
 			defer wg.Done()
 			defer open.Add(-1)
-			if err := ec.run(ctl, measureFrom); err != nil && ctx.Err() == nil {
+			run := ec.run
+			if cfg.Rate > 0 {
+				run = ec.runOpen
+			}
+			if err := run(ctl, measureFrom); err != nil && ctx.Err() == nil {
 				errs.add(err)
 			}
 		}()
@@ -227,7 +251,7 @@ type echoConn struct {
 
 	progress atomic.Int64 // echoes received, for the progress line
 
-	ring        []int64 // send times of the messages in flight, oldest first
+	ring        []int64 // send (or due) times of the messages in flight, oldest first
 	head, count int
 	seq         int64 // messages sent so far
 	quota       int64 // messages left to send; negative means no limit
@@ -246,6 +270,10 @@ type echoConn struct {
 
 	deadlineAt int64
 	closeKey   [4]byte
+
+	// The open loop (EchoConfig.Rate): the next message falls due at
+	// nextDue, the ones after it every interval.
+	interval, phase, nextDue int64
 }
 
 // run drives the connection until Stop or its quota is done, then drains
@@ -285,19 +313,117 @@ func (c *echoConn) run(ctl *Control, measureFrom int64) error {
 	return nil
 }
 
+// runOpen is run for the open loop: it sends every message that has
+// fallen due (in one write, as many as InFlight allows), each stamped with
+// the time it fell due, and reads until the next one falls due.
+func (c *echoConn) runOpen(ctl *Control, measureFrom int64) error {
+	defer c.nc.Close()
+	w := c.cfg.InFlight
+	c.nextDue = nanotime() + c.phase
+	var sleep *time.Timer
+	for {
+		stopping := ctl.isStopped()
+		sending := !stopping && c.quota != 0
+		now := nanotime()
+		if sending && c.count < w && c.nextDue <= now {
+			k := 0
+			for c.count+k < w && c.nextDue+int64(k)*c.interval <= now && (c.quota < 0 || int64(k) < c.quota) {
+				k++
+			}
+			if _, err := c.nc.Write(c.bank.frames(c.seq, k)); err != nil {
+				return fmt.Errorf("send: %w", err)
+			}
+			for range k {
+				c.ring[(c.head+c.count)%w] = c.nextDue
+				c.count++
+				if c.nextDue >= measureFrom {
+					c.sent++
+				}
+				c.nextDue += c.interval
+			}
+			c.seq += int64(k)
+			if c.quota > 0 {
+				c.quota -= int64(k)
+			}
+		}
+		if c.count == 0 && !sending {
+			break
+		}
+		wake := int64(0)
+		if sending && c.count < w {
+			wake = c.nextDue
+		}
+		if c.count > 0 {
+			if err := c.readUntil(wake, measureFrom); err != nil {
+				return err
+			}
+			continue
+		}
+		// Nothing to read: wait for the next message to fall due, or
+		// for Stop.
+		d := time.Duration(wake - nanotime())
+		if d <= 0 {
+			continue
+		}
+		if sleep == nil {
+			sleep = time.NewTimer(d)
+			defer sleep.Stop()
+		} else {
+			sleep.Reset(d)
+		}
+		select {
+		case <-sleep.C:
+		case <-ctl.stop:
+		}
+	}
+	c.closeHandshake()
+	return nil
+}
+
+// readUntil is readSome for the open loop: it also returns, with no error,
+// when wake (if not zero) comes first.
+func (c *echoConn) readUntil(wake, measureFrom int64) error {
+	if wake == 0 {
+		return c.readSome(measureFrom)
+	}
+	now := nanotime()
+	if wake <= now {
+		return nil
+	}
+	if wake >= now+int64(c.cfg.Timeout) {
+		return c.readSome(measureFrom)
+	}
+	// A deadline of our own: the next readSome sets the echo's again.
+	c.deadlineAt = 0
+	_ = c.nc.SetReadDeadline(clockBase.Add(time.Duration(wake)))
+	if err := c.readOnce(measureFrom); err != nil && !errors.Is(err, errNoEcho) {
+		return err
+	}
+	return nil
+}
+
+// errNoEcho is the read deadline passing.
+var errNoEcho = errors.New("no echo")
+
 // readSome reads once from the socket and handles every frame it completed.
 func (c *echoConn) readSome(measureFrom int64) error {
-	if c.w == len(c.buf) {
-		// The unread bytes fill the buffer: move them to its start.
-		c.w = copy(c.buf, c.buf[c.r:c.w])
-		c.r = 0
-	}
 	now := nanotime()
 	if now > c.deadlineAt-int64(c.cfg.Timeout)/2 {
 		// Moving the deadline costs a timer update: do it only once in a
 		// while, keeping at least half the timeout ahead.
 		c.deadlineAt = now + int64(c.cfg.Timeout)
 		_ = c.nc.SetReadDeadline(clockBase.Add(time.Duration(c.deadlineAt)))
+	}
+	return c.readOnce(measureFrom)
+}
+
+// readOnce reads once, up to the deadline set, and handles every frame
+// the read completed.
+func (c *echoConn) readOnce(measureFrom int64) error {
+	if c.w == len(c.buf) {
+		// The unread bytes fill the buffer: move them to its start.
+		c.w = copy(c.buf, c.buf[c.r:c.w])
+		c.r = 0
 	}
 	n, err := c.nc.Read(c.buf[c.w:])
 	c.w += n
@@ -312,7 +438,7 @@ func (c *echoConn) readSome(measureFrom int64) error {
 		}
 		var ne interface{ Timeout() bool }
 		if errors.As(err, &ne) && ne.Timeout() {
-			return fmt.Errorf("no echo within %v", c.cfg.Timeout)
+			return fmt.Errorf("%w within %v", errNoEcho, c.cfg.Timeout)
 		}
 		return fmt.Errorf("receive: %w", err)
 	}
