@@ -106,12 +106,19 @@ func (c *Conn) writeCompressed(ctx context.Context, typ MessageType, p []byte) e
 		return err
 	}
 	err = c.writeFrame(ctx, true, bitRSV1, opcode(typ), z)
+	if n, ok := c.nc.(costlyWriteNoter); ok && err == nil {
+		n.noteCostlyWrite()
+	}
 	if cap(z) <= maxPooledZbuf {
 		*bp = z[:0]
 		zbufPool.Put(bp)
 	}
 	return err
 }
+
+// costlyWriteNoter is a transport that holds frames back (an event loop's
+// corked connection) and wants to hear when one took long to make.
+type costlyWriteNoter interface{ noteCostlyWrite() }
 
 // deflater is the compression state of a MessageWriter.
 type deflater struct {

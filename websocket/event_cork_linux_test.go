@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -234,6 +235,62 @@ func TestEventCorkStalledPeer(t *testing.T) {
 		other.send(t, clientFrame(true, opText, fmt.Appendf(nil, "%d", i)))
 		if op, got := other.readFrame(t); op != opText || string(got) != fmt.Sprint(i) {
 			t.Fatalf("other connection, message %d: opcode %v %q", i, op, got)
+		}
+	}
+}
+
+// TestEventCorkCostlyWrites: corked frames behind a costly one (a
+// compressed message) leave once it has waited corkHold, if the loop has
+// the connection to itself; a busy loop keeps them to the input's end.
+func TestEventCorkCostlyWrites(t *testing.T) {
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fds[0]); syscall.Close(fds[1]) })
+	f := &fdConn{fd: int32(fds[0])}
+	peer := func() string {
+		b := make([]byte, 64)
+		n, err := syscall.Read(fds[1], b)
+		if err == syscall.EAGAIN {
+			return ""
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b[:n])
+	}
+	write := func(s string) {
+		if _, err := f.Write([]byte(s)); err != nil {
+			t.Fatal(err)
+		}
+		f.noteCostlyWrite()
+	}
+	for _, idle := range []bool{true, false} {
+		f.cork(idle)
+		write("a")
+		time.Sleep(2 * corkHold)
+		if got := peer(); got != "" {
+			t.Fatalf("idle %v: %q sent with nothing behind it yet", idle, got)
+		}
+		write("b")
+		want := "ab"
+		if !idle {
+			want = "" // a busy loop keeps them corked
+		}
+		if got := peer(); got != want {
+			t.Fatalf("idle %v: after a costly frame waited, the peer got %q, want %q", idle, got, want)
+		}
+		write("c")
+		if err := f.uncork(); err != nil {
+			t.Fatal(err)
+		}
+		want = "c"
+		if !idle {
+			want = "abc"
+		}
+		if got := peer(); got != want {
+			t.Fatalf("idle %v: at the input's end the peer got %q, want %q", idle, got, want)
 		}
 	}
 }

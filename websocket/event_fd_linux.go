@@ -51,6 +51,10 @@ type fdConn struct {
 	corked bool
 	out    *[]byte // pooled; nil when nothing waits
 	werr   error   // a failed flush of out: later writes fail with it
+	// heldSince is when the first costly frame (a compressed one) was
+	// noted in out, in Unix nanoseconds; 0 when none is (noteCostlyWrite).
+	heldSince int64
+	idle      bool // set by cork
 
 	laddr, raddr netip.AddrPort
 }
@@ -137,10 +141,13 @@ func (f *fdConn) writeBuffers(bufs net.Buffers) (int64, error) {
 }
 
 // cork starts gathering writes; the loop calls it before it parses the
-// connection's input.
-func (f *fdConn) cork() {
+// connection's input. idle: the loop has this connection to itself (no
+// other to read meanwhile), so costly answers need not wait for the
+// input's end (noteCostlyWrite).
+func (f *fdConn) cork(idle bool) {
 	f.omu.Lock()
 	f.corked = true
+	f.idle = idle
 	f.omu.Unlock()
 }
 
@@ -152,6 +159,7 @@ func (f *fdConn) uncork() error {
 	f.omu.Lock()
 	defer f.omu.Unlock()
 	f.corked = false
+	f.heldSince = 0
 	if f.out == nil {
 		return nil
 	}
@@ -163,6 +171,43 @@ func (f *fdConn) uncork() error {
 		f.werr = err
 	}
 	return err
+}
+
+// corkHold is how long corked frames wait while the loop goes on
+// producing costly ones (compressed messages) behind them.
+const corkHold = 20 * time.Microsecond
+
+// noteCostlyWrite is told that a frame that took long to make (a
+// compressed message) was just written. Corked frames wait for the end
+// of the input so that they leave in one write, but when each answer costs
+// microseconds to make, sixteen of them held back until the last is ready
+// keep the peer waiting for all: a loop that has the connection to itself
+// sends what is corked once the first costly frame has waited corkHold.
+// A busy loop does not: its processor is the limit, and every early write
+// costs it (64 B compressed, 100 connections with 16 in flight each: 4.5
+// against 5.6 µs a message). Only costly writes read the clock.
+func (f *fdConn) noteCostlyWrite() {
+	f.omu.Lock()
+	defer f.omu.Unlock()
+	if !f.corked || !f.idle || f.out == nil {
+		return
+	}
+	now := time.Now().UnixNano()
+	if f.heldSince == 0 {
+		f.heldSince = now
+		return
+	}
+	if now-f.heldSince < int64(corkHold) {
+		return
+	}
+	f.heldSince = 0
+	pend := f.out
+	f.out = nil
+	_, err := f.writev(*pend, nil, f.wdl.Load(), false)
+	putBuf(pend)
+	if err != nil && f.werr == nil {
+		f.werr = err
+	}
 }
 
 // writev writes head and then bufs, with as few writev(2) calls as the

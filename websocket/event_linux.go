@@ -447,7 +447,7 @@ func (l *epollLoop) register(ec *eventConn) {
 	var err error
 	if len(in) > 0 {
 		l.current.Store(&ec.fdc)
-		ec.fdc.cork()
+		ec.fdc.cork(!l.scratch.busy)
 		err = ec.feed(in, &l.scratch)
 		if ferr := ec.fdc.uncork(); err == nil && ferr != nil {
 			err = c.readFailed(ferr)
@@ -479,7 +479,7 @@ func (l *epollLoop) readable(ec *eventConn) {
 		if !ok {
 			return
 		}
-		ec.fdc.cork()
+		ec.fdc.cork(!l.scratch.busy)
 		err = ec.feedPayload(dst[:n], &l.scratch)
 	} else {
 		off := ec.takeLeft(l.buf)
@@ -500,7 +500,7 @@ func (l *epollLoop) readable(ec *eventConn) {
 			return
 		}
 		ec.dropLeft()
-		ec.fdc.cork()
+		ec.fdc.cork(!l.scratch.busy)
 		err = ec.feed(l.buf[:off+n], &l.scratch)
 		for err == nil && ec.now && !ec.done {
 			// The rest of a message that has all arrived.
