@@ -9,6 +9,7 @@
 #   gofmt        no file needs formatting
 #   vet          go vet ./...
 #   staticcheck  honnef.co/go/tools staticcheck, pinned below
+#   cross        the library and the command build for Windows, macOS, FreeBSD (and the library for js/wasm)
 #   test         go test -race -count=1 ./...  (unit, conformance, interop)
 #   fuzz         test/fuzz.sh, when present
 #   microbench   every go test -bench once, and the 0 allocs/op test
@@ -86,6 +87,15 @@ go vet ./...
 
 section staticcheck
 go run "$STATICCHECK" ./...
+
+section cross
+# The library and the command build wherever Go runs, not only on Linux,
+# where every other section runs.
+for target in windows/amd64 darwin/arm64 freebsd/amd64; do
+	GOOS=${target%/*} GOARCH=${target#*/} go build ./websocket/... ./cmd/...
+	GOOS=${target%/*} GOARCH=${target#*/} go vet ./websocket
+done
+GOOS=js GOARCH=wasm go build ./websocket
 
 section test
 go test -race -count=1 ./...

@@ -41,7 +41,7 @@ func (e *execSession) run(r *http.Request) {
 	cmd.Env = cgiEnv(r, o, e.id)
 	cmd.Dir = o.dir
 	// Its own process group, so that ending it ends what it started too.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	ownProcessGroup(cmd)
 	stdin, err1 := cmd.StdinPipe()
 	stdout, err2 := cmd.StdoutPipe()
 	stderr, err3 := cmd.StderrPipe()
@@ -78,7 +78,7 @@ func (e *execSession) run(r *http.Request) {
 	if reason := e.fromProgram(stdout); reason != "" {
 		// The output broke a limit: end the connection and the program.
 		e.closeConn(websocket.StatusMessageTooBig, reason)
-		_ = syscall.Kill(-pid, syscall.SIGTERM)
+		_ = signalGroup(pid, false)
 		_, _ = io.Copy(io.Discard, stdout)
 	}
 	pipes.Wait()
@@ -191,12 +191,12 @@ func (e *execSession) reaper(pid int, connDone, exited <-chan struct{}) {
 		return
 	}
 	grace := e.srv.o.killAfter
-	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
+	for _, kill := range []bool{false, true} {
 		select {
 		case <-exited:
 			return
 		case <-time.After(grace):
-			_ = syscall.Kill(-pid, sig)
+			_ = signalGroup(pid, kill)
 		}
 	}
 }

@@ -6,18 +6,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
-
-// SelfCPU returns the CPU time (user + system) this process has used.
-func SelfCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // clockTick is USER_HZ, the unit of the times in /proc/PID/stat. It is 100
 // on every Linux architecture Go supports.
