@@ -48,6 +48,10 @@ type epollLoop struct {
 	// the loop parks there instead of sleeping in epoll_wait (parkLoops).
 	park  syscall.RawConn
 	pfile *os.File
+	// pollFn is l.pollOnce, made once: a closure made per wait would
+	// cost an allocation every time the loop runs out of work.
+	pollFn  func(fd uintptr) bool
+	pollErr error
 
 	mu      sync.Mutex
 	pending []*eventConn
@@ -125,6 +129,7 @@ func newEpollLoop(bufSize int, park bool) (*epollLoop, error) {
 			l.pfile = os.NewFile(uintptr(epfd), "epoll")
 			if rc, err := l.pfile.SyscallConn(); err == nil {
 				l.park = rc
+				l.pollFn = l.pollOnce
 			}
 		}
 	}
@@ -276,17 +281,18 @@ func (l *epollLoop) sleep() error {
 
 // parkWait waits parked on Go's poller until the epoll set has events.
 func (l *epollLoop) parkWait() error {
-	var n int
-	var werr error
-	err := l.park.Read(func(fd uintptr) bool {
-		n, werr = epollPoll(int(fd), l.events)
-		return n > 0 || werr != nil
-	})
-	if err != nil {
+	l.nev, l.pollErr = 0, nil
+	if err := l.park.Read(l.pollFn); err != nil {
 		return err
 	}
-	l.nev = n
-	return werr
+	return l.pollErr
+}
+
+// pollOnce is parkWait's look at the epoll set: done when it has events
+// (or fails).
+func (l *epollLoop) pollOnce(fd uintptr) bool {
+	l.nev, l.pollErr = epollPoll(int(fd), l.events)
+	return l.nev > 0 || l.pollErr != nil
 }
 
 // epollPoll is epoll_wait with a zero timeout. Made without the
