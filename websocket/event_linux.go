@@ -78,6 +78,18 @@ type epollLoop struct {
 	roundBusy bool
 	lastRead  *eventConn
 	done      chan struct{}
+
+	// ring, when set, sends the answers of a round in one system call:
+	// connections whose input gave answers wait in flushQ (flagged
+	// queued) until the round ends, flushQ is full, or the first has
+	// waited flushHold since flushSince (Unix ns).
+	ring       *sendRing
+	flushQ     []*eventConn
+	flushSince int64
+	flushFds   []int32
+	flushBufs  [][]byte
+	flushRes   []int32
+	flushConns []*eventConn
 }
 
 func newEventBackend(opts EventLoopOptions) (eventBackend, error) {
@@ -91,6 +103,9 @@ func newEventBackend(opts EventLoopOptions) (eventBackend, error) {
 		}
 		l.budget.limit = opts.PendingBytes
 		l.scratch.partsAbove = opts.PartsAbove
+		if !opts.NoIOUring {
+			l.startRing()
+		}
 		b.loops = append(b.loops, l)
 		go l.run()
 	}
@@ -300,7 +315,18 @@ func (l *epollLoop) pollOnce(fd uintptr) bool {
 // the runtime's monitor thread from its deep sleep on every call, which
 // then polls every 20 µs, a context switch each on a machine with one CPU.
 func epollPoll(epfd int, events []syscall.EpollEvent) (int, error) {
-	return rawNonblocking(syscall.SYS_EPOLL_WAIT, uintptr(epfd), uintptr(unsafe.Pointer(unsafe.SliceData(events))), uintptr(len(events)), 0)
+	// epoll_pwait with no signal mask is epoll_wait, and exists on every
+	// architecture (arm64 has no epoll_wait).
+	for {
+		n, _, errno := syscall.RawSyscall6(syscall.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(unsafe.SliceData(events))), uintptr(len(events)), 0, 0, 0)
+		switch errno {
+		case 0:
+			return int(n), nil
+		case syscall.EINTR:
+			continue
+		}
+		return 0, errno
+	}
 }
 
 // rawNonblocking makes a system call that cannot block (a zero timeout, a
@@ -361,6 +387,7 @@ func (l *epollLoop) run() {
 			for _, ec := range more {
 				if !ec.done {
 					l.readable(ec)
+					l.maybeFlush()
 				}
 			}
 			clear(more)
@@ -405,8 +432,10 @@ func (l *epollLoop) run() {
 					}
 					l.more = append(l.more, ec)
 				}
+				l.maybeFlush()
 			}
 		}
+		l.flush()
 		// Messages completed this round made room for stalled ones.
 		if len(l.budget.waiting) > 0 && l.budget.used < l.budget.limit {
 			l.more = l.budget.admit(l.more)
@@ -522,7 +551,7 @@ func (l *epollLoop) readable(ec *eventConn) {
 		}
 		ec.now = false
 	}
-	if ferr := ec.fdc.uncork(); err == nil && ferr != nil {
+	if ferr := l.endInput(ec); err == nil && ferr != nil {
 		err = ec.c.readFailed(ferr)
 	}
 	if err != nil {
@@ -634,7 +663,7 @@ func readFd(fd int, p []byte) (int, error) {
 // readFd. With MSG_TRUNC a TCP socket drops the bytes without copying
 // them (Linux tcp_recvmsg), which is how bytes already peeked are taken.
 func recvFd(fd int, p []byte, flags int) (int, error) {
-	return rawNonblocking(syscall.SYS_RECVFROM, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)), uintptr(flags))
+	return rawNonblocking(sysRecvfrom, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)), uintptr(flags))
 }
 
 // finish ends a connection: out of the epoll set first, then the
@@ -675,6 +704,7 @@ func (l *epollLoop) shutdown() {
 			l.finish(ec, ec.c.readFailed(ErrClosed), true)
 		}
 	}
+	l.stopRing()
 	if l.pfile != nil {
 		_ = l.pfile.Close()
 	} else {
