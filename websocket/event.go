@@ -95,6 +95,15 @@ type EventLoopOptions struct {
 	// Zero means DefaultEventPendingBytes. On Linux only.
 	PendingBytes int
 
+	// NoIOUring makes a loop write each connection's answers with a
+	// write(2) of their own. By default, on Linux, a loop that answered
+	// several connections in one round sends all those answers with one
+	// io_uring_enter(2), where the kernel allows io_uring (a loop falls
+	// back to writes by itself where it does not: an old kernel,
+	// kernel.io_uring_disabled, a container's seccomp profile). Set it
+	// where policy forbids io_uring, or to compare.
+	NoIOUring bool
+
 	// PartsAbove is the length past which an uncompressed message goes to
 	// an EventPartHandler in parts (OnMessagePart) rather than whole. A
 	// handler that does not implement EventPartHandler gets every message
@@ -295,6 +304,8 @@ type eventConn struct {
 	// it is delivered whole even if the loop is idle before its end.
 	inParts bool
 	whole   bool
+	// queued: its answers wait for the loop's flush (epollLoop.flushQ).
+	queued bool
 
 	closeTimer atomic.Pointer[time.Timer] // set by Close, stopped when the connection ends
 	done       bool                       // OnClose has been called

@@ -173,6 +173,68 @@ func (f *fdConn) uncork() error {
 	return err
 }
 
+// endInput is uncork for an event loop that sends a round's answers to
+// several connections at once (sendRing). With keep set, what was
+// gathered stays in out for the loop's flush at the round's end (it
+// reports true); meanwhile the connection is no longer corked, so a write
+// from another goroutine sends those bytes before its own, keeping the
+// order, and leaves the loop nothing to send.
+func (f *fdConn) endInput(keep bool) (bool, error) {
+	f.omu.Lock()
+	if keep && f.out != nil && f.werr == nil {
+		f.corked = false
+		f.heldSince = 0
+		f.omu.Unlock()
+		return true, nil
+	}
+	f.omu.Unlock()
+	return false, f.uncork()
+}
+
+// flushBegin is the loop's look at a connection whose answers wait for the
+// round's flush: it returns them with omu held, or nil when there is
+// nothing left to send. It does not wait for omu: its holder is a writer
+// that took out to send it itself, and may itself be waiting for the loop
+// to report room in the socket.
+func (f *fdConn) flushBegin() []byte {
+	if !f.omu.TryLock() {
+		return nil
+	}
+	if f.out == nil || f.werr != nil || f.corked || f.closed {
+		// corked: the loop is reading it again and will flush it then.
+		f.omu.Unlock()
+		return nil
+	}
+	return *f.out
+}
+
+// flushEnd finishes what flushBegin began, with what the send returned
+// (bytes sent or a negative errno): it writes what did not fit the
+// ordinary way, waiting for room as the loop's own writes do, and
+// releases omu. A failure is kept for later writes and returned.
+func (f *fdConn) flushEnd(res int32) error {
+	defer f.omu.Unlock()
+	pend := f.out
+	f.out = nil
+	defer putBuf(pend)
+	rest := *pend
+	var err error
+	switch {
+	case res >= 0:
+		rest = rest[min(int(res), len(rest)):]
+	case res == sendUnsent, res == -int32(syscall.EAGAIN), res == -int32(syscall.EINTR):
+	default:
+		err = &net.OpError{Op: "write", Net: "tcp", Err: os.NewSyscallError("write", syscall.Errno(-res))}
+	}
+	if err == nil && len(rest) > 0 {
+		_, err = f.writev(rest, nil, f.wdl.Load(), false)
+	}
+	if err != nil && f.werr == nil {
+		f.werr = err
+	}
+	return err
+}
+
 // corkHold is how long corked frames wait while the loop goes on
 // producing costly ones (compressed messages) behind them.
 const corkHold = 20 * time.Microsecond

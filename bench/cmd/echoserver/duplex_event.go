@@ -13,6 +13,10 @@ import (
 func init() {
 	register("duplex-event", runDuplexEvent)
 	notes["duplex-event"] = "EventLoop (epoll): no goroutine or read buffer per idle connection"
+	register("duplex-event-writes", func(cfg config) error {
+		return serveDuplexEvent(cfg, websocket.EventLoopOptions{NoIOUring: true})
+	})
+	notes["duplex-event-writes"] = "duplex-event with NoIOUring: a write per connection, not one io_uring_enter per round"
 }
 
 // runDuplexEvent is our package in event mode, as its documentation
@@ -22,8 +26,10 @@ func init() {
 // than the loop's read buffer (256 KiB) comes in parts as it arrives
 // (OnMessagePart), and each part goes straight back through a
 // MessageWriter, as coder/websocket's echo streams its messages.
-func runDuplexEvent(cfg config) error {
-	loop, err := websocket.NewEventLoop(websocket.EventLoopOptions{})
+func runDuplexEvent(cfg config) error { return serveDuplexEvent(cfg, websocket.EventLoopOptions{}) }
+
+func serveDuplexEvent(cfg config, lo websocket.EventLoopOptions) error {
+	loop, err := websocket.NewEventLoop(lo)
 	if err != nil {
 		return err
 	}

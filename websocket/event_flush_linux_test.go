@@ -1,0 +1,202 @@
+package websocket
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// ciRun reports a CI run, where a kernel without io_uring fails the
+// tests that need it instead of skipping them.
+func ciRun() bool { return os.Getenv("CI") == "true" }
+
+// socketPair returns the two ends of a connected stream socket pair,
+// closed when the test ends.
+func socketPair(t *testing.T) (a, b int) {
+	t.Helper()
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		syscall.Close(fds[0])
+		syscall.Close(fds[1])
+	})
+	return fds[0], fds[1]
+}
+
+func newSendRingT(t *testing.T) *sendRing {
+	t.Helper()
+	r, err := newSendRing(8)
+	if err != nil {
+		if ciRun() {
+			t.Fatalf("io_uring is not available: %v", err)
+		}
+		t.Skipf("io_uring is not available: %v", err)
+	}
+	t.Cleanup(r.close)
+	return r
+}
+
+// TestSendRing: one call sends every buffer on its descriptor and reports
+// for each what the send returned: all of it, part of it when the socket
+// buffer fills (MSG_DONTWAIT), -EAGAIN when it is full, -EBADF for a bad
+// descriptor. The ring is used again afterwards, past its size.
+func TestSendRing(t *testing.T) {
+	r := newSendRingT(t)
+	a1, b1 := socketPair(t)
+	a2, b2 := socketPair(t)
+	full, _ := socketPair(t)
+	if err := syscall.SetsockoptInt(full, syscall.SOL_SOCKET, syscall.SO_SNDBUF, 4096); err != nil {
+		t.Fatal(err)
+	}
+	junk := make([]byte, 4096)
+	for {
+		if _, err := syscall.Write(full, junk); err != nil {
+			break // full
+		}
+	}
+	big := bytes.Repeat([]byte("z"), 1<<20)
+	res := make([]int32, 4)
+	for round := range 5 { // 5 × 4 sends go round an 8-entry ring
+		msg := fmt.Appendf(nil, "round %d", round)
+		err := r.sendAll([]int32{int32(a1), int32(a2), int32(full), 1 << 30}, [][]byte{msg, big, []byte("x"), msg}, res)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res[0] != int32(len(msg)) {
+			t.Errorf("round %d: first send %d, want %d", round, res[0], len(msg))
+		}
+		if res[1] <= 0 || res[1] >= int32(len(big)) {
+			t.Errorf("round %d: 1 MiB into an empty pair: %d, want part of it", round, res[1])
+		}
+		if res[2] != -int32(syscall.EAGAIN) {
+			t.Errorf("round %d: send into a full socket: %d, want -EAGAIN", round, res[2])
+		}
+		if res[3] != -int32(syscall.EBADF) {
+			t.Errorf("round %d: send on a bad descriptor: %d, want -EBADF", round, res[3])
+		}
+		got := make([]byte, 64)
+		n, err := syscall.Read(b1, got)
+		if err != nil || string(got[:n]) != string(msg) {
+			t.Fatalf("round %d: read %q, %v; want %q", round, got[:n], err, msg)
+		}
+		// Drain the other pair for the next round.
+		drained := 0
+		buf := make([]byte, 1<<20)
+		for drained < int(res[1]) {
+			n, err := syscall.Read(b2, buf)
+			if err != nil {
+				t.Fatalf("round %d: draining: %v after %d of %d", round, err, drained, res[1])
+			}
+			drained += n
+		}
+	}
+}
+
+// gateHandler echoes, but holds the loop in OnMessage on "wait" until gate
+// closes, so that other connections' messages arrive meanwhile and are
+// read in one round.
+type gateHandler struct {
+	gate    chan struct{}
+	waiting chan struct{}
+}
+
+func (h gateHandler) OnMessage(c *Conn, typ MessageType, p []byte) {
+	if string(p) == "wait" {
+		close(h.waiting)
+		<-h.gate
+	}
+	_ = c.Write(context.Background(), typ, p)
+}
+
+func (gateHandler) OnClose(*Conn, error) {}
+
+// TestEventFlushRound: the answers to the connections a loop reads in one
+// round leave in one io_uring_enter, not in a write each, and every one
+// arrives whole and in order; with the ring off (or where io_uring is
+// missing) they leave a write each, which shows the count measures them.
+func TestEventFlushRound(t *testing.T) {
+	if _, err := newSendRing(8); err != nil && !ciRun() {
+		t.Skipf("io_uring is not available: %v", err)
+	}
+	saved := flushHold
+	flushHold = time.Minute // one flush per round, however slow the machine
+	t.Cleanup(func() { flushHold = saved })
+	for _, ring := range []bool{true, false} {
+		t.Run(fmt.Sprintf("ring=%v", ring), func(t *testing.T) {
+			if !ring {
+				ringOverride = -1
+				t.Cleanup(func() { ringOverride = 0 })
+			}
+			loop := newEpollLoopT(t)
+			lp := loop.b.(*epollBackend).loops[0]
+			if (lp.ring != nil) != ring {
+				t.Fatalf("loop ring %v, want %v", lp.ring != nil, ring)
+			}
+			h := gateHandler{gate: make(chan struct{}), waiting: make(chan struct{})}
+			url := serveLoop(t, loop, nil, h)
+			const n = 20
+			peers := make([]*rawPeer, n+1)
+			for i := range peers {
+				peers[i] = dialRawPeer(t, url, "")
+			}
+			// Every connection served before the loop is held.
+			for i, p := range peers[1:] {
+				p.send(t, clientFrame(true, opText, fmt.Appendf(nil, "hello %d", i)))
+				if _, got := p.readFrame(t); string(got) != fmt.Sprintf("hello %d", i) {
+					t.Fatalf("warm-up echo %q", got)
+				}
+			}
+			peers[0].send(t, clientFrame(true, opText, []byte("wait")))
+			<-h.waiting
+			for i, p := range peers[1:] {
+				p.send(t, clientFrame(true, opText, fmt.Appendf(nil, "message %d", i)),
+					clientFrame(true, opBinary, bytes.Repeat([]byte{byte(i)}, 300)))
+			}
+			time.Sleep(50 * time.Millisecond) // let them all arrive
+			before := writeSyscalls(t)
+			close(h.gate)
+			var wg sync.WaitGroup
+			errs := make(chan error, n+1)
+			for i, p := range peers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if i == 0 {
+						if _, got, err := p.tryReadFrame(); err != nil || string(got) != "wait" {
+							errs <- fmt.Errorf("held connection: %q, %v", got, err)
+						}
+						return
+					}
+					want := fmt.Sprintf("message %d", i-1)
+					if op, got, err := p.tryReadFrame(); err != nil || op != opText || string(got) != want {
+						errs <- fmt.Errorf("peer %d: %v %q, %v; want %q", i, op, got, err, want)
+						return
+					}
+					if op, got, err := p.tryReadFrame(); err != nil || op != opBinary || !bytes.Equal(got, bytes.Repeat([]byte{byte(i - 1)}, 300)) {
+						errs <- fmt.Errorf("peer %d: second echo %v, %d bytes, %v", i, op, len(got), err)
+					}
+				}()
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Error(err)
+			}
+			writes := writeSyscalls(t) - before
+			t.Logf("%d write system calls for %d connections' answers", writes, n+1)
+			if ring && writes > 6 {
+				t.Errorf("%d write system calls with the ring: the round's answers did not leave together", writes)
+			}
+			if !ring && writes < n {
+				t.Errorf("%d write system calls without the ring, want at least %d: the count misses writes", writes, n)
+			}
+		})
+	}
+}
