@@ -41,6 +41,7 @@ func runCoder(cfg config) error {
 			if err != nil {
 				return
 			}
+			work()
 			wr, err := c.Writer(ctx, typ)
 			if err != nil {
 				return

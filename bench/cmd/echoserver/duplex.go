@@ -51,6 +51,7 @@ func echo(c *websocket.Conn) {
 			return
 		}
 		buf = p
+		work()
 		if err := c.Write(ctx, typ, p); err != nil {
 			return
 		}

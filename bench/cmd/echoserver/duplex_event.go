@@ -68,6 +68,7 @@ type echoHandler struct {
 }
 
 func (*echoHandler) OnMessage(c *websocket.Conn, typ websocket.MessageType, p []byte) {
+	work()
 	_ = c.Write(context.Background(), typ, p)
 }
 
@@ -79,6 +80,7 @@ func (h *echoHandler) OnMessagePart(c *websocket.Conn, typ websocket.MessageType
 	}
 	h.mu.Unlock()
 	if w == nil {
+		work() // once a message, at its first part
 		var err error
 		if w, err = c.Writer(context.Background(), typ); err != nil {
 			return

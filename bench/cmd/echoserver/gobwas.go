@@ -95,6 +95,7 @@ func gobwasConn(conn net.Conn, compress bool) {
 			}
 			continue
 		}
+		work()
 		wr.ResetOp(h.OpCode) // keeps the extensions; Reset would drop them
 		if compress && msg.IsCompressed() {
 			fr := gobwasFlateReaders.Get().(*wsflate.Reader)

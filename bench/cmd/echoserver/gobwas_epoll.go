@@ -138,6 +138,7 @@ func (p *epollServer) echoFrame(c *epollConn, hdr *sliceWriter) error {
 	if h.Length > readLimit {
 		return errors.New("frame too large")
 	}
+	work()
 	bp := epollBufs.Get().(*[]byte)
 	defer epollBufs.Put(bp)
 	need := int(h.Length) + ws.MaxHeaderSize

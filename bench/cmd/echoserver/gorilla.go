@@ -41,6 +41,7 @@ func runGorilla(cfg config) error {
 			if err != nil {
 				return
 			}
+			work()
 			wr, err := c.NextWriter(typ)
 			if err != nil {
 				return

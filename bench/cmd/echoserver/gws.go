@@ -14,6 +14,7 @@ func (gwsEcho) OnPing(c *gws.Conn, payload []byte) { _ = c.WritePong(payload) }
 
 func (gwsEcho) OnMessage(c *gws.Conn, m *gws.Message) {
 	defer m.Close() // returns the pooled buffer
+	work()
 	_ = c.WriteMessage(m.Opcode, m.Bytes())
 }
 

@@ -65,6 +65,7 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:9100", "listen address (host:port)")
 	compress := flag.Bool("compress", false, "negotiate permessage-deflate (level 1, window 15, no context takeover)")
 	list := flag.Bool("list", false, "list the libraries built into this binary and exit")
+	flag.DurationVar(&workPerMessage, "work", 0, "spend this much CPU on each message before echoing it (a server with work to do: then it, not the load generator, is the bottleneck)")
 	flag.Parse()
 
 	if *list {

@@ -29,6 +29,7 @@ func runNbio(cfg config) error {
 		}
 	}
 	up.OnMessage(func(c *websocket.Conn, typ websocket.MessageType, data []byte) {
+		work()
 		_ = c.WriteMessage(typ, data)
 	})
 	engine := nbhttp.NewEngine(nbhttp.Config{

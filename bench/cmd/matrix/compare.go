@@ -18,10 +18,11 @@ var uwsRatio = map[int][2]float64{
 	65536: {0.67, 0.67},
 }
 
-// ours are the libraries of this repository; notGo are peers that are not
-// Go libraries (uWebSockets) and so not candidates for "best Go peer".
+// ours are the libraries of this repository (and their variants, such as
+// duplex-event-writes); notGo are peers that are not Go libraries
+// (uWebSockets) and so not candidates for "best Go peer".
 var (
-	ours  = map[string]bool{"duplex": true, "duplex-event": true}
+	ours  = map[string]bool{"duplex": true, "duplex-event": true, "duplex-event-writes": true}
 	notGo = map[string]bool{"uws": true}
 )
 

@@ -51,6 +51,9 @@ type record struct {
 	Conns    int    `json:"conns"`
 	Inflight int    `json:"inflight,omitempty"`
 	Batch    bool   `json:"batch,omitempty"`
+	// Work is the CPU each server spent per message before echoing
+	// (echoserver -work), if any.
+	Work     string `json:"work,omitempty"`
 	Compress bool   `json:"compress"`
 	Pinned   bool   `json:"pinned"`
 	// Gen is the load generator that took the measurement: "duplex" (duplex

@@ -135,6 +135,9 @@ func (r *runner) run() error {
 				switch c.kind {
 				case "echo":
 					rec.Inflight, rec.Dur = r.s.cellInflight(c.size), r.s.dur.String()
+					if r.s.work > 0 {
+						rec.Work = r.s.work.String()
+					}
 					if rec.Gen == genDuplex {
 						rec.Batch = r.s.batch
 						err = r.echoDuplex(c, lib, rec)
@@ -232,6 +235,9 @@ func (r *runner) startServer(lib string, compress bool) (*server, error) {
 	args := []string{"-addr", addr}
 	if compress {
 		args = append(args, "-compress")
+	}
+	if r.s.work > 0 {
+		args = append(args, "-work", r.s.work.String())
 	}
 	s := &server{cmd: r.serverCommand(lib, args), addr: addr, log: &bytes.Buffer{}}
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
