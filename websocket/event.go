@@ -15,7 +15,11 @@ import (
 // EventLoop.
 //
 // Both methods run on the loop's goroutine, one connection at a time: while
-// one runs, no other connection of that loop is read. Keep them short. A
+// one runs, no other connection of that loop is read. Keep them short:
+// what a handler writes from the loop leaves when its connection's input
+// is used up, together with the answers to the other connections read in
+// the same round on Linux (EventLoopOptions.NoIOUring), which wait for at
+// most 50 µs or for the handler that is running to return. A
 // handler may call c.Write, c.WritePrepared, c.Close or c.CloseNow, from the
 // loop or from any other goroutine. A write blocks while the peer's receive
 // window and the socket buffer are full; if a slow peer must not hold the
