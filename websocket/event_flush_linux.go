@@ -89,13 +89,19 @@ func (l *epollLoop) flush() {
 			l.stopRing()
 		}
 	}
+	// Every omu taken by flushBegin is released before any connection is
+	// finished: OnClose may write to another of them.
+	var failed []*eventConn
+	var errs []error
 	for i, ec := range conns {
 		l.current.Store(&ec.fdc)
-		err := ec.fdc.flushEnd(res[i])
-		l.current.Store(nil)
-		if err != nil {
-			l.finish(ec, ec.c.readFailed(err), true)
+		if err := ec.fdc.flushEnd(res[i]); err != nil {
+			failed, errs = append(failed, ec), append(errs, err)
 		}
+		l.current.Store(nil)
+	}
+	for i, ec := range failed {
+		l.finish(ec, ec.c.readFailed(errs[i]), true)
 	}
 	clear(bufs)
 	clear(conns)

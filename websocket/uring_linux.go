@@ -187,13 +187,22 @@ func (r *sendRing) sendAll(fds []int32, bufs [][]byte, res []int32) error {
 	}
 	atomic.StoreUint32(r.sqTail, tail+n)
 	var err error
+	idle := 0
 	for done := uint32(0); done < n; {
 		taken := atomic.LoadUint32(r.sqHead) - tail
 		_, _, errno := syscall.RawSyscall6(sysIOUringEnter, uintptr(r.fd), uintptr(n-taken), uintptr(n-done), uringEnterGetEvents, 0, 0)
 		if errno != 0 && errno != syscall.EINTR {
 			err = fmt.Errorf("io_uring_enter: %w", errno)
 		}
-		done += r.reap(res[:n])
+		got := r.reap(res[:n])
+		done += got
+		if got == 0 && atomic.LoadUint32(r.sqHead)-tail == taken && errno != syscall.EINTR {
+			// Nothing taken, nothing completed: never seen, but a
+			// loop must not spin on it.
+			if idle++; idle == 3 && err == nil {
+				err = fmt.Errorf("io_uring_enter: no progress")
+			}
+		}
 		if err != nil {
 			// A send the kernel took and did not answer: whether its
 			// bytes left is unknown, so its connection must fail.
