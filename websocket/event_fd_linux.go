@@ -128,13 +128,13 @@ func (f *fdConn) writeBuffers(bufs net.Buffers) (int64, error) {
 	}
 	if f.out == nil {
 		f.omu.Unlock()
-		return f.writev(nil, bufs, f.wdl.Load(), false)
+		return f.writev(nil, bufs, f.wdl.Load(), false, false)
 	}
 	// What waits goes first, in the same system call, with omu held so
 	// that no flush of the loop gets in between.
 	pend := f.out
 	f.out = nil
-	n, err := f.writev(*pend, bufs, f.wdl.Load(), false)
+	n, err := f.writev(*pend, bufs, f.wdl.Load(), false, true)
 	putBuf(pend)
 	f.omu.Unlock()
 	return max(n-int64(pending), 0), err
@@ -165,7 +165,7 @@ func (f *fdConn) uncork() error {
 	}
 	pend := f.out
 	f.out = nil
-	_, err := f.writev(*pend, nil, f.wdl.Load(), false)
+	_, err := f.writev(*pend, nil, f.wdl.Load(), false, true)
 	putBuf(pend)
 	if err != nil && f.werr == nil {
 		f.werr = err
@@ -227,7 +227,7 @@ func (f *fdConn) flushEnd(res int32) error {
 		err = &net.OpError{Op: "write", Net: "tcp", Err: os.NewSyscallError("write", syscall.Errno(-res))}
 	}
 	if err == nil && len(rest) > 0 {
-		_, err = f.writev(rest, nil, f.wdl.Load(), false)
+		_, err = f.writev(rest, nil, f.wdl.Load(), false, true)
 	}
 	if err != nil && f.werr == nil {
 		f.werr = err
@@ -251,6 +251,13 @@ const corkHold = 20 * time.Microsecond
 func (f *fdConn) noteCostlyWrite() {
 	f.omu.Lock()
 	defer f.omu.Unlock()
+	if !f.corked && f.out != nil && f.werr == nil {
+		// Answers left for the loop's flush, which skipped them while
+		// this writer held omu (flushBegin): nobody else would send
+		// them.
+		f.sendOut()
+		return
+	}
 	if !f.corked || !f.idle || f.out == nil {
 		return
 	}
@@ -263,9 +270,15 @@ func (f *fdConn) noteCostlyWrite() {
 		return
 	}
 	f.heldSince = 0
+	f.sendOut()
+}
+
+// sendOut sends what waits in out, with omu held; a failure is kept for
+// later writes.
+func (f *fdConn) sendOut() {
 	pend := f.out
 	f.out = nil
-	_, err := f.writev(*pend, nil, f.wdl.Load(), false)
+	_, err := f.writev(*pend, nil, f.wdl.Load(), false, true)
 	putBuf(pend)
 	if err != nil && f.werr == nil {
 		f.werr = err
@@ -276,7 +289,11 @@ func (f *fdConn) noteCostlyWrite() {
 // socket allows, waiting for room when it is full: until the deadline dl
 // (Unix nanoseconds, 0 for none) and, unless flushing is set, until
 // shutdown begins.
-func (f *fdConn) writev(head []byte, bufs net.Buffers, dl int64, flushing bool) (int64, error) {
+//
+// held says that the caller holds omu: then a full socket is waited for
+// here (pollWritable), never by way of the loop, which may itself be
+// waiting for omu (cork, endInput) and so would never report the room.
+func (f *fdConn) writev(head []byte, bufs net.Buffers, dl int64, flushing, held bool) (int64, error) {
 	var iov [8]syscall.Iovec
 	var n int64
 	for {
@@ -302,7 +319,7 @@ func (f *fdConn) writev(head []byte, bufs net.Buffers, dl int64, flushing bool) 
 				cnt++
 			}
 		}
-		k, err := f.try(dl, flushing, func(fd int) (int, syscall.Errno) {
+		k, err := f.try(dl, flushing, held, func(fd int) (int, syscall.Errno) {
 			if cnt == 1 {
 				r, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(iov[0].Base)), uintptr(iov[0].Len))
 				return int(r), errno
@@ -332,7 +349,7 @@ func (f *fdConn) writev(head []byte, bufs net.Buffers, dl int64, flushing bool) 
 // try makes one write system call, waiting first for room when the last
 // one found none. The calls never block: the socket is non-blocking, so
 // they skip the scheduler's system call bookkeeping.
-func (f *fdConn) try(dl int64, flushing bool, call func(fd int) (int, syscall.Errno)) (int, error) {
+func (f *fdConn) try(dl int64, flushing, held bool, call func(fd int) (int, syscall.Errno)) (int, error) {
 	for {
 		if dl != 0 && time.Now().UnixNano() >= dl {
 			return 0, &net.OpError{Op: "write", Net: "tcp", Err: os.ErrDeadlineExceeded}
@@ -350,7 +367,11 @@ func (f *fdConn) try(dl int64, flushing bool, call func(fd int) (int, syscall.Er
 		case syscall.EINTR:
 			continue
 		case syscall.EAGAIN:
-			if err := f.waitWritable(dl); err != nil {
+			wait := f.waitWritable
+			if held {
+				wait = f.pollWritable
+			}
+			if err := wait(dl); err != nil {
 				return 0, err
 			}
 			if !flushing {
@@ -428,7 +449,7 @@ func (f *fdConn) shutdown(flushTimeout time.Duration) error {
 	if f.out != nil {
 		pend := f.out
 		f.out = nil
-		_, _ = f.writev(*pend, nil, time.Now().Add(flushTimeout).UnixNano(), true)
+		_, _ = f.writev(*pend, nil, time.Now().Add(flushTimeout).UnixNano(), true, true)
 		putBuf(pend)
 	}
 	if f.werr == nil {
@@ -470,9 +491,10 @@ func (ec *eventConn) shutdown() error { return ec.fdc.shutdown(ec.c.cfg.closeTim
 
 // pollWritable waits in ppoll(2) for room in the socket buffer, for at most
 // 10 ms (or until the deadline), for a write made from the loop's own
-// handler: the loop cannot report room while it is the one waiting. The
-// caller checks the deadline and the descriptor again, so CloseNow and
-// deadlines end the wait within 10 ms.
+// handler, or by a writer that holds omu: the loop cannot report room
+// while it is the one waiting, or while it waits for omu. The caller
+// checks the deadline and the descriptor again, so CloseNow and deadlines
+// end the wait within 10 ms.
 func (f *fdConn) pollWritable(dl int64) error {
 	f.mu.RLock()
 	defer f.mu.RUnlock()

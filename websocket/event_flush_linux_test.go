@@ -211,3 +211,94 @@ func TestEventFlushRound(t *testing.T) {
 		})
 	}
 }
+
+// writerHandler, on "write", has another goroutine write big to the
+// connection named target, whose peer is not reading, and gives it time
+// to fill the socket buffer before the handler returns; it echoes the rest.
+type writerHandler struct {
+	gate, waiting chan struct{}
+	target        chan *Conn
+	big           []byte
+	wrote         chan error
+}
+
+func (h *writerHandler) OnMessage(c *Conn, typ MessageType, p []byte) {
+	switch string(p) {
+	case "wait":
+		close(h.waiting)
+		<-h.gate
+	case "target":
+		h.target <- c
+	case "write":
+		tc := <-h.target
+		go func() { h.wrote <- tc.Write(context.Background(), MessageBinary, h.big) }()
+		time.Sleep(100 * time.Millisecond) // the write fills the socket and waits for room
+	}
+	_ = c.Write(context.Background(), typ, p)
+}
+
+func (*writerHandler) OnClose(*Conn, error) {}
+
+// TestEventFlushWriterWaits: a goroutine writes a long message to a
+// connection whose answer waits for the round's flush and whose peer is
+// not reading. It takes that answer along and waits for room holding the
+// connection's write lock; the flush must pass over it, and when the peer
+// sends again the loop must not wait for that writer to be told of room by
+// the loop itself. Everything arrives, in order, once the peer reads.
+func TestEventFlushWriterWaits(t *testing.T) {
+	saved := flushHold
+	flushHold = time.Minute
+	t.Cleanup(func() { flushHold = saved })
+	loop := newEpollLoopT(t)
+	h := &writerHandler{gate: make(chan struct{}), waiting: make(chan struct{}), target: make(chan *Conn, 1),
+		big: bytes.Repeat([]byte("w"), 32<<20), wrote: make(chan error, 1)}
+	url := serveLoop(t, loop, nil, h)
+	held, target, trigger := dialRawPeer(t, url, ""), dialRawPeer(t, url, ""), dialRawPeer(t, url, "")
+	for _, p := range []*rawPeer{target, trigger} {
+		_ = p.nc.SetDeadline(time.Now().Add(30 * time.Second))
+	}
+	held.send(t, clientFrame(true, opText, []byte("wait")))
+	<-h.waiting
+	// One round: target's answer waits for the flush, then trigger's
+	// handler starts the long write to target.
+	target.send(t, clientFrame(true, opText, []byte("target")))
+	time.Sleep(20 * time.Millisecond)
+	trigger.send(t, clientFrame(true, opText, []byte("write")))
+	time.Sleep(20 * time.Millisecond)
+	close(h.gate)
+	if _, got := trigger.readFrame(t); string(got) != "write" {
+		t.Fatalf("trigger's echo %q", got)
+	}
+	// The loop serves target again while the writer still waits for room.
+	target.send(t, clientFrame(true, opText, []byte("again")))
+	time.Sleep(50 * time.Millisecond)
+	trigger.send(t, clientFrame(true, opText, []byte("still here")))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for _, want := range []string{"target", "", "again"} {
+			op, got, err := target.tryReadFrame()
+			if err != nil {
+				t.Errorf("target: %v", err)
+				return
+			}
+			if want == "" {
+				if op != opBinary || len(got) != len(h.big) {
+					t.Errorf("target: %v of %d bytes, want the long write", op, len(got))
+				}
+				continue
+			}
+			if string(got) != want {
+				t.Errorf("target: %q, want %q", got, want)
+				return
+			}
+		}
+	}()
+	<-done
+	if err := <-h.wrote; err != nil {
+		t.Fatalf("the long write: %v", err)
+	}
+	if _, got := trigger.readFrame(t); string(got) != "still here" {
+		t.Fatalf("trigger's second echo %q", got)
+	}
+}
