@@ -387,11 +387,16 @@ func (f *fdConn) try(dl int64, flushing, held bool, call func(fd int) (int, sysc
 // waitWritable waits until the loop sees room in the socket buffer, the
 // deadline changes or passes, or the connection closes.
 func (f *fdConn) waitWritable(dl int64) error {
-	if f.loop.current.Load() == f {
-		return f.pollWritable(dl)
-	}
+	// The wake-up is in place before the look at current, and the loop
+	// sets current before it looks for a wake-up (handling): so either
+	// this writer sees the loop handling the connection, or the loop
+	// wakes it, and it looks again.
 	ch := make(chan struct{})
 	f.wwait.Store(&ch)
+	if f.loop.current.Load() == f {
+		f.wwait.CompareAndSwap(&ch, nil)
+		return f.pollWritable(dl)
+	}
 	f.mu.RLock()
 	closed := f.closed
 	if !closed {
@@ -412,6 +417,19 @@ func (f *fdConn) waitWritable(dl int64) error {
 	case <-timeout:
 	}
 	return nil // the caller checks the deadline and the descriptor again
+}
+
+// handling marks the connection as the one whose input the loop is
+// handling (current), and wakes a writer waiting for the loop to report
+// room: the loop cannot report it while it handles this input, and a
+// handler writing to the connection would wait for that writer, which
+// would wait for the loop. Woken, the writer waits for room by itself
+// (pollWritable).
+func (f *fdConn) handling() {
+	f.loop.current.Store(f)
+	if f.wwait.Load() != nil {
+		f.wakeWriter()
+	}
 }
 
 // wakeWriter wakes the blocked writer, if any, to look again.

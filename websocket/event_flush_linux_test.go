@@ -302,3 +302,57 @@ func TestEventFlushWriterWaits(t *testing.T) {
 		t.Fatalf("trigger's second echo %q", got)
 	}
 }
+
+// TestEventHandlerWaitsForWriter: a goroutine's long write to a
+// connection waits for its peer to read, parked until the loop reports
+// room; then that peer sends a message, whose handler writes to the same
+// connection and so waits for the long write. The loop must wake the
+// parked writer to wait for room by itself, or neither would ever go on
+// (the handler waiting for the writer, the writer for the loop). Once the
+// peer reads, everything arrives in order and the loop serves others
+// again.
+func TestEventHandlerWaitsForWriter(t *testing.T) {
+	loop := newEpollLoopT(t)
+	h := &writerHandler{gate: make(chan struct{}), waiting: make(chan struct{}), target: make(chan *Conn, 1),
+		big: bytes.Repeat([]byte("w"), 32<<20), wrote: make(chan error, 1)}
+	close(h.gate)
+	url := serveLoop(t, loop, nil, h)
+	target, other := dialRawPeer(t, url, ""), dialRawPeer(t, url, "")
+	for _, p := range []*rawPeer{target, other} {
+		_ = p.nc.SetDeadline(time.Now().Add(30 * time.Second))
+	}
+	target.send(t, clientFrame(true, opText, []byte("target")))
+	if _, got := target.readFrame(t); string(got) != "target" {
+		t.Fatalf("echo %q", got)
+	}
+	other.send(t, clientFrame(true, opText, []byte("write")))
+	if _, got := other.readFrame(t); string(got) != "write" {
+		t.Fatalf("echo %q", got)
+	}
+	// The long write now waits for room; target's peer sends instead of
+	// reading, and only reads a while later.
+	target.send(t, clientFrame(true, opText, []byte("again")))
+	time.Sleep(100 * time.Millisecond)
+	for _, want := range []string{"", "again"} {
+		op, got, err := target.tryReadFrame()
+		if err != nil {
+			t.Fatalf("target: %v (the loop and the writer wait for each other)", err)
+		}
+		if want == "" {
+			if op != opBinary || len(got) != len(h.big) {
+				t.Fatalf("target: %v of %d bytes, want the long write", op, len(got))
+			}
+			continue
+		}
+		if string(got) != want {
+			t.Fatalf("target: %q, want %q", got, want)
+		}
+	}
+	if err := <-h.wrote; err != nil {
+		t.Fatalf("the long write: %v", err)
+	}
+	other.send(t, clientFrame(true, opText, []byte("served")))
+	if _, got := other.readFrame(t); string(got) != "served" {
+		t.Fatalf("after: %q", got)
+	}
+}

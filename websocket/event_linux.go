@@ -481,7 +481,7 @@ func (l *epollLoop) register(ec *eventConn) {
 	c.rbufp = nil
 	var err error
 	if len(in) > 0 {
-		l.current.Store(&ec.fdc)
+		ec.fdc.handling()
 		ec.fdc.cork(!l.scratch.busy)
 		err = ec.feed(in, &l.scratch)
 		if ferr := ec.fdc.uncork(); err == nil && ferr != nil {
@@ -505,7 +505,7 @@ func (l *epollLoop) readable(ec *eventConn) {
 	if ec.stalled {
 		return // its bytes wait in the kernel until the loop admits it
 	}
-	l.current.Store(&ec.fdc)
+	ec.fdc.handling()
 	defer l.current.Store(nil)
 	var err error
 	if dst := ec.directBuf(directReadMin); dst != nil {
