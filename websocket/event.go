@@ -24,6 +24,9 @@ import (
 // loop or from any other goroutine. A write blocks while the peer's receive
 // window and the socket buffer are full; if a slow peer must not hold the
 // loop, write with a context deadline or from a goroutine of your own.
+// Messages to one connection go one at a time, so a handler that writes
+// to a connection while another goroutine's write to it waits for room
+// waits for that write too.
 type EventHandler interface {
 	// OnMessage is called once per data message, in order. p is valid only
 	// during the call: copy it to keep it.
