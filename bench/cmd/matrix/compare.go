@@ -34,6 +34,7 @@ func printComparison(w io.Writer, recs []*record) {
 		size, conns, inflight int
 		compress, batch       bool
 		gen                   string
+		work                  string // -work: the ratios to gws do not hold there
 	}
 	type libFig struct {
 		us, msgs, gen float64
@@ -45,7 +46,7 @@ func printComparison(w io.Writer, recs []*record) {
 			continue
 		}
 		r0 := g.recs[0]
-		k := cellKey{r0.Size, r0.Conns, max(r0.Inflight, 1), r0.Compress, r0.Batch, g.gen}
+		k := cellKey{r0.Size, r0.Conns, max(r0.Inflight, 1), r0.Compress, r0.Batch, g.gen, r0.Work}
 		if cells[k] == nil {
 			cells[k] = map[string]libFig{}
 			keys = append(keys, k)
@@ -110,7 +111,7 @@ func printComparison(w io.Writer, recs []*record) {
 			if hasEv {
 				vsUWS = fmt.Sprintf("%.2f", ev.us/u.us)
 			}
-		} else if r, ok := uwsRatio[k.size]; ok && !k.compress {
+		} else if r, ok := uwsRatio[k.size]; ok && !k.compress && k.work == "" {
 			if gws, ok := libs["gws"]; ok {
 				lo, hi := r[0]*gws.us, r[1]*gws.us
 				if lo == hi {

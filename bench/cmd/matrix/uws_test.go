@@ -114,4 +114,14 @@ func TestComparisonWithUWS(t *testing.T) {
 	if !strings.Contains(out.String(), "| 0.48–0.68 (est.) | 4.41–6.25 (est.) |") {
 		t.Errorf("estimate missing:\n%s", out.String())
 	}
+
+	// With work per message (-work) the ratios say nothing: no
+	// estimate.
+	out.Reset()
+	ev, gws := rec("duplex-event", 8.0), rec("gws", 9.0)
+	ev.Work, gws.Work = "5µs", "5µs"
+	printComparison(&out, []*record{ev, gws})
+	if strings.Contains(out.String(), "(est.)") {
+		t.Errorf("an estimate with -work:\n%s", out.String())
+	}
 }
