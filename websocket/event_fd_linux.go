@@ -158,6 +158,11 @@ func (f *fdConn) cork(idle bool) {
 func (f *fdConn) uncork() error {
 	f.omu.Lock()
 	defer f.omu.Unlock()
+	return f.uncorkLocked()
+}
+
+// uncorkLocked is uncork with omu held.
+func (f *fdConn) uncorkLocked() error {
 	f.corked = false
 	f.heldSince = 0
 	if f.out == nil {
@@ -181,14 +186,13 @@ func (f *fdConn) uncork() error {
 // order, and leaves the loop nothing to send.
 func (f *fdConn) endInput(keep bool) (bool, error) {
 	f.omu.Lock()
+	defer f.omu.Unlock()
 	if keep && f.out != nil && f.werr == nil {
 		f.corked = false
 		f.heldSince = 0
-		f.omu.Unlock()
 		return true, nil
 	}
-	f.omu.Unlock()
-	return false, f.uncork()
+	return false, f.uncorkLocked()
 }
 
 // flushBegin is the loop's look at a connection whose answers wait for the

@@ -212,6 +212,28 @@ func TestEventFlushRound(t *testing.T) {
 	}
 }
 
+// readFramesOf reads frames from p and checks them against wants in
+// order: a text frame with that payload, or for "" a binary frame of
+// bigLen bytes (the long write).
+func readFramesOf(p *rawPeer, bigLen int, wants ...string) error {
+	for _, want := range wants {
+		op, got, err := p.tryReadFrame()
+		if err != nil {
+			return fmt.Errorf("target: %w", err)
+		}
+		if want == "" {
+			if op != opBinary || len(got) != bigLen {
+				return fmt.Errorf("target: %v of %d bytes, want the long write", op, len(got))
+			}
+			continue
+		}
+		if string(got) != want {
+			return fmt.Errorf("target: %q, want %q", got, want)
+		}
+	}
+	return nil
+}
+
 // writerHandler, on "write", has another goroutine write big to the
 // connection named target, whose peer is not reading, and gives it time
 // to fill the socket buffer before the handler returns; it echoes the rest.
@@ -273,28 +295,9 @@ func TestEventFlushWriterWaits(t *testing.T) {
 	target.send(t, clientFrame(true, opText, []byte("again")))
 	time.Sleep(50 * time.Millisecond)
 	trigger.send(t, clientFrame(true, opText, []byte("still here")))
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for _, want := range []string{"target", "", "again"} {
-			op, got, err := target.tryReadFrame()
-			if err != nil {
-				t.Errorf("target: %v", err)
-				return
-			}
-			if want == "" {
-				if op != opBinary || len(got) != len(h.big) {
-					t.Errorf("target: %v of %d bytes, want the long write", op, len(got))
-				}
-				continue
-			}
-			if string(got) != want {
-				t.Errorf("target: %q, want %q", got, want)
-				return
-			}
-		}
-	}()
-	<-done
+	if err := readFramesOf(target, len(h.big), "target", "", "again"); err != nil {
+		t.Fatal(err)
+	}
 	if err := <-h.wrote; err != nil {
 		t.Fatalf("the long write: %v", err)
 	}
@@ -333,20 +336,8 @@ func TestEventHandlerWaitsForWriter(t *testing.T) {
 	// reading, and only reads a while later.
 	target.send(t, clientFrame(true, opText, []byte("again")))
 	time.Sleep(100 * time.Millisecond)
-	for _, want := range []string{"", "again"} {
-		op, got, err := target.tryReadFrame()
-		if err != nil {
-			t.Fatalf("target: %v (the loop and the writer wait for each other)", err)
-		}
-		if want == "" {
-			if op != opBinary || len(got) != len(h.big) {
-				t.Fatalf("target: %v of %d bytes, want the long write", op, len(got))
-			}
-			continue
-		}
-		if string(got) != want {
-			t.Fatalf("target: %q, want %q", got, want)
-		}
+	if err := readFramesOf(target, len(h.big), "", "again"); err != nil {
+		t.Fatalf("%v (the loop and the writer wait for each other)", err)
 	}
 	if err := <-h.wrote; err != nil {
 		t.Fatalf("the long write: %v", err)

@@ -315,18 +315,10 @@ func (l *epollLoop) pollOnce(fd uintptr) bool {
 // the runtime's monitor thread from its deep sleep on every call, which
 // then polls every 20 µs, a context switch each on a machine with one CPU.
 func epollPoll(epfd int, events []syscall.EpollEvent) (int, error) {
-	// epoll_pwait with no signal mask is epoll_wait, and exists on every
-	// architecture (arm64 has no epoll_wait).
-	for {
-		n, _, errno := syscall.RawSyscall6(syscall.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(unsafe.SliceData(events))), uintptr(len(events)), 0, 0, 0)
-		switch errno {
-		case 0:
-			return int(n), nil
-		case syscall.EINTR:
-			continue
-		}
-		return 0, errno
-	}
+	// epoll_pwait with no signal mask (the zero arguments after the
+	// timeout) is epoll_wait, and exists on every architecture (arm64
+	// has no epoll_wait).
+	return rawNonblocking(syscall.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(unsafe.SliceData(events))), uintptr(len(events)), 0)
 }
 
 // rawNonblocking makes a system call that cannot block (a zero timeout, a
