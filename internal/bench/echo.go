@@ -30,6 +30,11 @@ type EchoConfig struct {
 	// keeps it the cheaper side; in flight varies between InFlight/2 and
 	// InFlight.
 	Batch bool
+	// Goroutines drives each connection from a goroutine of its own, as
+	// on systems without epoll, rather than from a few epoll loops (Linux,
+	// plain ws:// and a closed loop): three system calls and a wake-up
+	// through the scheduler a message instead of two and a share of one.
+	Goroutines bool
 	// Timeout is how long a connection waits for an echo before it counts
 	// as failed; zero means 10 s.
 	Timeout time.Duration
@@ -159,32 +164,45 @@ func RunEcho(ctx context.Context, t *Target, cfg EchoConfig, ctl *Control) (*Res
 		}
 		return nil, ctx.Err()
 	}
-	// Closing the sockets is how cancellation reaches blocked reads.
-	stopWatch := context.AfterFunc(ctx, func() {
-		for _, ec := range ecs {
-			ec.nc.Close()
-		}
-	})
-	defer stopWatch()
+	loops := loopsUsable(t, &cfg)
+	if !loops {
+		// Closing the sockets is how cancellation reaches blocked reads.
+		// (The loops look at ctx themselves: a socket closed under a loop
+		// could see its descriptor reused.)
+		stopWatch := context.AfterFunc(ctx, func() {
+			for _, ec := range ecs {
+				ec.nc.Close()
+			}
+		})
+		defer stopWatch()
+	}
 
 	measureFrom := nanotime() + int64(cfg.Warmup)
 	ctl.setSettled()
 	cpuFrom := time.Duration(-1)
 	cpuStart := SelfCPU()
 	var wg sync.WaitGroup
-	for _, ec := range ecs {
+	if loops {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer open.Add(-1)
-			run := ec.run
-			if cfg.Rate > 0 {
-				run = ec.runOpen
-			}
-			if err := run(ctl, measureFrom); err != nil && ctx.Err() == nil {
-				errs.add(err)
-			}
+			runLoops(ctx, ctl, ecs, measureFrom, &errs, &open)
 		}()
+	} else {
+		for _, ec := range ecs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer open.Add(-1)
+				run := ec.run
+				if cfg.Rate > 0 {
+					run = ec.runOpen
+				}
+				if err := run(ctl, measureFrom); err != nil && ctx.Err() == nil {
+					errs.add(err)
+				}
+			}()
+		}
 	}
 	if cfg.Warmup > 0 {
 		select {
@@ -270,6 +288,9 @@ type echoConn struct {
 
 	deadlineAt int64
 	closeKey   [4]byte
+	// ctlOut, when set, sends a control frame (a loop's connection
+	// queues it behind the frames it has not written yet).
+	ctlOut func(frame []byte) error
 
 	// The open loop (EchoConfig.Rate): the next message falls due at
 	// nextDue, the ones after it every interval.
@@ -566,15 +587,23 @@ func (c *echoConn) checkCompressed() error {
 func (c *echoConn) control(op byte, p []byte) error {
 	switch op {
 	case opPing:
-		if _, err := c.nc.Write(appendClientFrame(nil, opPong, false, p, c.closeKey)); err != nil {
+		if err := c.sendControl(appendClientFrame(nil, opPong, false, p, c.closeKey)); err != nil {
 			return fmt.Errorf("send a pong: %w", err)
 		}
 	case opClose:
 		code, reason := parseClosePayload(p)
-		_, _ = c.nc.Write(closeFrame(code, "", c.closeKey))
+		_ = c.sendControl(closeFrame(code, "", c.closeKey))
 		return fmt.Errorf("the server closed the connection: %d %q", code, reason)
 	}
 	return nil
+}
+
+func (c *echoConn) sendControl(frame []byte) error {
+	if c.ctlOut != nil {
+		return c.ctlOut(frame)
+	}
+	_, err := c.nc.Write(frame)
+	return err
 }
 
 // closeHandshake sends a close frame and waits a moment for the server's.
