@@ -20,6 +20,9 @@ type benchReport struct {
 	Procs    int    `json:"procs"`
 	Conns    int    `json:"conns"` // connections set up (subscribe: subscribed)
 	InFlight int    `json:"inflight,omitempty"`
+	// Engine is how bench drove the echo connections: "loops" (a few
+	// epoll loops, Linux) or "goroutines" (one per connection).
+	Engine string `json:"engine,omitempty"`
 	// Rate is the open loop's messages per second due (echo --rate).
 	Rate     float64 `json:"rate,omitempty"`
 	Size     int     `json:"size,omitempty"`
@@ -104,7 +107,7 @@ func newBenchReport(o *benchOptions, out *bench.Outcome) *benchReport {
 	window := res.Seconds
 	switch o.mode {
 	case "echo":
-		r.InFlight, r.Size, r.Text = o.inflight, o.size, o.text
+		r.InFlight, r.Size, r.Text, r.Engine = o.inflight, o.size, o.text, res.Engine
 		r.LatencyKind = "round trip"
 		if o.rate > 0 {
 			r.Rate = o.rate
@@ -210,6 +213,9 @@ func (r *benchReport) writeText(w io.Writer) {
 			head += fmt.Sprintf(", open loop at %s msg/s, at most %d in flight each, %d B %s", human(r.Rate), r.InFlight, r.Size, kind)
 		} else {
 			head += fmt.Sprintf(", %d in flight each, %d B %s", r.InFlight, r.Size, kind)
+		}
+		if r.Engine == "loops" {
+			head += " (epoll loops)"
 		}
 	}
 	if r.Compress {

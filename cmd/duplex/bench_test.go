@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -68,6 +70,7 @@ func TestBenchEchoCountAddsUp(t *testing.T) {
 		{"binary", []string{"--conns", "4", "--inflight", "4", "--size", "100"}},
 		{"text-batch", []string{"--conns", "3", "--inflight", "8", "--size", "3000", "--text", "--batch"}},
 		{"two-procs", []string{"--conns", "5", "--inflight", "2", "--size", "64", "--procs", "2"}},
+		{"goroutines", []string{"--conns", "4", "--inflight", "3", "--size", "100", "--goroutines"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			const count = 3001
@@ -79,6 +82,13 @@ func TestBenchEchoCountAddsUp(t *testing.T) {
 				t.Fatalf("errors: %d %v", rep.Errors, rep.ErrorSamples)
 			}
 			checkLatency(t, "echo", latencyOf(rep))
+			engine := "goroutines"
+			if runtime.GOOS == "linux" && !slices.Contains(tc.args, "--goroutines") {
+				engine = "loops"
+			}
+			if rep.Engine != engine {
+				t.Fatalf("engine %q, want %q", rep.Engine, engine)
+			}
 			if rep.MsgsPerSec <= 0 || rep.Seconds <= 0 || rep.Server == nil || rep.Server.PID != echo.cmd.Process.Pid || rep.Server.RSSMB <= 0 {
 				t.Fatalf("rates or server figures missing: %+v, server %+v", rep, rep.Server)
 			}

@@ -217,7 +217,10 @@ func RunEcho(ctx context.Context, t *Target, cfg EchoConfig, ctl *Control) (*Res
 		cpuFrom = cpuStart
 	}
 
-	res := &Result{Mode: "echo", Conns: len(ecs), Hist: &Histogram{}}
+	res := &Result{Mode: "echo", Conns: len(ecs), Hist: &Histogram{}, Engine: "goroutines"}
+	if loops {
+		res.Engine = "loops"
+	}
 	res.CPUSeconds = (SelfCPU() - cpuFrom).Seconds()
 	res.Seconds = float64(end-measureFrom) / 1e9
 	if res.Seconds < 0 {

@@ -30,6 +30,9 @@ type Result struct {
 	// CPUSeconds is the CPU time this generator process used in the
 	// window (user + system).
 	CPUSeconds float64 `json:"cpu_seconds"`
+	// Engine is how the echo mode drove its connections: "loops" (a few
+	// epoll loops) or "goroutines" (one each).
+	Engine string `json:"engine,omitempty"`
 
 	Connect   *ConnectResult   `json:"connect,omitempty"`
 	Subscribe *SubscribeResult `json:"subscribe,omitempty"`
@@ -39,6 +42,9 @@ type Result struct {
 func (r *Result) Merge(o *Result) {
 	if r.Mode == "" {
 		r.Mode = o.Mode
+	}
+	if r.Engine == "" {
+		r.Engine = o.Engine
 	}
 	r.Conns += o.Conns
 	r.Sent += o.Sent

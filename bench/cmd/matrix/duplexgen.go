@@ -96,6 +96,9 @@ func (r *runner) echoDuplex(c cell, lib string, rec *record) error {
 	if r.s.batch {
 		args = append(args, "--batch")
 	}
+	if r.s.goroutines {
+		args = append(args, "--goroutines")
+	}
 	args = append(args, "ws://"+srv.addr+"/")
 	rep, raw, cpu, err := r.duplexBench(r.s.dur+r.s.warmup+2*time.Minute, args...)
 	if rep == nil {

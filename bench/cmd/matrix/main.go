@@ -41,6 +41,7 @@ type settings struct {
 	pin                        bool
 	gen                        string        // load generator of the echo cells: genDuplex or genLoadgen
 	batch                      bool          // duplex bench --batch
+	goroutines                 bool          // duplex bench --goroutines
 	work                       time.Duration // echoserver -work: CPU each server spends per message
 }
 
@@ -70,6 +71,7 @@ func main() {
 	flag.IntVar(&s.inflightBytes, "inflight-bytes", 512<<10, "with -inflight above 1, at most this many bytes in flight per connection: a cell of larger messages keeps fewer in flight (at least one)")
 	flag.StringVar(&s.gen, "gen", genDuplex, "load generator of the echo cells: duplex (duplex bench) or loadgen (bench/loadgen); mem and setup cells always use loadgen")
 	flag.BoolVar(&s.batch, "batch", false, "echo cells: pass --batch to duplex bench (refill in one write once half of -inflight came back)")
+	flag.BoolVar(&s.goroutines, "goroutines", false, "echo cells: pass --goroutines to duplex bench (a goroutine per connection, as before 2026-12-04, instead of its epoll loops; the report's \"engine\" says which)")
 	flag.DurationVar(&s.work, "work", 0, "echo cells: each server spends this much CPU per message before echoing (echoserver -work), so that the server is the bottleneck; use a new -name for it")
 	flag.IntVar(&s.reps, "reps", 5, "repetitions of every cell (libraries interleaved within each)")
 	flag.DurationVar(&s.dur, "dur", 5*time.Second, "measured window of an echo or setup run")
