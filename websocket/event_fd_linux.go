@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 	"unsafe"
+
+	"github.com/duplexws/duplex/internal/uring"
 )
 
 // fdConn is the net.Conn of a connection an epoll loop serves. Serve
@@ -179,7 +181,7 @@ func (f *fdConn) uncorkLocked() error {
 }
 
 // endInput is uncork for an event loop that sends a round's answers to
-// several connections at once (sendRing). With keep set, what was
+// several connections at once (uring.Ring). With keep set, what was
 // gathered stays in out for the loop's flush at the round's end (it
 // reports true); meanwhile the connection is no longer corked, so a write
 // from another goroutine sends those bytes before its own, keeping the
@@ -226,7 +228,7 @@ func (f *fdConn) flushEnd(res int32) error {
 	switch {
 	case res >= 0:
 		rest = rest[min(int(res), len(rest)):]
-	case res == sendUnsent, res == -int32(syscall.EAGAIN), res == -int32(syscall.EINTR):
+	case res == uring.Unsent, res == -int32(syscall.EAGAIN), res == -int32(syscall.EINTR):
 	default:
 		err = &net.OpError{Op: "write", Net: "tcp", Err: os.NewSyscallError("write", syscall.Errno(-res))}
 	}

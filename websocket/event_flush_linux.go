@@ -2,7 +2,11 @@
 
 package websocket
 
-import "time"
+import (
+	"time"
+
+	"github.com/duplexws/duplex/internal/uring"
+)
 
 // flushHold bounds how long a connection's answers wait for the round's
 // flush: a handler that takes long over each message must not hold back
@@ -12,12 +16,15 @@ var flushHold = 50 * time.Microsecond // a variable for the tests
 // ringOverride forces the send ring off (-1) in tests and measurements.
 var ringOverride = 0
 
+// sendRingEntries is how many sends one flush submits at most.
+const sendRingEntries = 64
+
 // startRing gives the loop its send ring, if the kernel lets it have one.
 func (l *epollLoop) startRing() {
 	if ringOverride < 0 {
 		return
 	}
-	r, err := newSendRing(sendRingEntries)
+	r, err := uring.New(sendRingEntries)
 	if err != nil {
 		return // writes one by one, as without io_uring
 	}
@@ -32,7 +39,7 @@ func (l *epollLoop) startRing() {
 // stopRing closes the ring; the loop writes one by one from then on.
 func (l *epollLoop) stopRing() {
 	if l.ring != nil {
-		l.ring.close()
+		l.ring.Close()
 		l.ring = nil
 	}
 }
@@ -83,9 +90,9 @@ func (l *epollLoop) flush() {
 	l.flushQ = q[:0]
 	res := l.flushRes[:len(fds)]
 	if len(fds) == 1 {
-		res[0] = sendUnsent // one write, as without the ring
+		res[0] = uring.Unsent // one write, as without the ring
 	} else if len(fds) > 1 {
-		if err := l.ring.sendAll(fds, bufs, res); err != nil {
+		if err := l.ring.SendAll(fds, bufs, res); err != nil {
 			l.stopRing()
 		}
 	}

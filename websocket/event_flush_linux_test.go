@@ -6,98 +6,15 @@ import (
 	"fmt"
 	"os"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/duplexws/duplex/internal/uring"
 )
 
 // ciRun reports a CI run, where a kernel without io_uring fails the
 // tests that need it instead of skipping them.
 func ciRun() bool { return os.Getenv("CI") == "true" }
-
-// socketPair returns the two ends of a connected stream socket pair,
-// closed when the test ends.
-func socketPair(t *testing.T) (a, b int) {
-	t.Helper()
-	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		syscall.Close(fds[0])
-		syscall.Close(fds[1])
-	})
-	return fds[0], fds[1]
-}
-
-func newSendRingT(t *testing.T) *sendRing {
-	t.Helper()
-	r, err := newSendRing(8)
-	if err != nil {
-		if ciRun() {
-			t.Fatalf("io_uring is not available: %v", err)
-		}
-		t.Skipf("io_uring is not available: %v", err)
-	}
-	t.Cleanup(r.close)
-	return r
-}
-
-// TestSendRing: one call sends every buffer on its descriptor and reports
-// for each what the send returned: all of it, part of it when the socket
-// buffer fills (MSG_DONTWAIT), -EAGAIN when it is full, -EBADF for a bad
-// descriptor. The ring is used again afterwards, past its size.
-func TestSendRing(t *testing.T) {
-	r := newSendRingT(t)
-	a1, b1 := socketPair(t)
-	a2, b2 := socketPair(t)
-	full, _ := socketPair(t)
-	if err := syscall.SetsockoptInt(full, syscall.SOL_SOCKET, syscall.SO_SNDBUF, 4096); err != nil {
-		t.Fatal(err)
-	}
-	junk := make([]byte, 4096)
-	for {
-		if _, err := syscall.Write(full, junk); err != nil {
-			break // full
-		}
-	}
-	big := bytes.Repeat([]byte("z"), 1<<20)
-	res := make([]int32, 4)
-	for round := range 5 { // 5 × 4 sends go round an 8-entry ring
-		msg := fmt.Appendf(nil, "round %d", round)
-		err := r.sendAll([]int32{int32(a1), int32(a2), int32(full), 1 << 30}, [][]byte{msg, big, []byte("x"), msg}, res)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if res[0] != int32(len(msg)) {
-			t.Errorf("round %d: first send %d, want %d", round, res[0], len(msg))
-		}
-		if res[1] <= 0 || res[1] >= int32(len(big)) {
-			t.Errorf("round %d: 1 MiB into an empty pair: %d, want part of it", round, res[1])
-		}
-		if res[2] != -int32(syscall.EAGAIN) {
-			t.Errorf("round %d: send into a full socket: %d, want -EAGAIN", round, res[2])
-		}
-		if res[3] != -int32(syscall.EBADF) {
-			t.Errorf("round %d: send on a bad descriptor: %d, want -EBADF", round, res[3])
-		}
-		got := make([]byte, 64)
-		n, err := syscall.Read(b1, got)
-		if err != nil || string(got[:n]) != string(msg) {
-			t.Fatalf("round %d: read %q, %v; want %q", round, got[:n], err, msg)
-		}
-		// Drain the other pair for the next round.
-		drained := 0
-		buf := make([]byte, 1<<20)
-		for drained < int(res[1]) {
-			n, err := syscall.Read(b2, buf)
-			if err != nil {
-				t.Fatalf("round %d: draining: %v after %d of %d", round, err, drained, res[1])
-			}
-			drained += n
-		}
-	}
-}
 
 // gateHandler echoes, but holds the loop in OnMessage on "wait" until gate
 // closes, so that other connections' messages arrive meanwhile and are
@@ -123,8 +40,10 @@ func (gateHandler) OnClose(*Conn, error) {}
 // missing), or once the first answer has waited flushHold, they leave a
 // write each, which also shows that the count sees them.
 func TestEventFlushRound(t *testing.T) {
-	if _, err := newSendRing(8); err != nil && !ciRun() {
+	if r, err := uring.New(8); err != nil && !ciRun() {
 		t.Skipf("io_uring is not available: %v", err)
+	} else if err == nil {
+		r.Close()
 	}
 	saved := flushHold
 	t.Cleanup(func() { flushHold = saved })

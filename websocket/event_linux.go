@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"unsafe"
+
+	"github.com/duplexws/duplex/internal/uring"
 )
 
 // The Linux event loop. Each loop owns an epoll instance and a table of its
@@ -83,7 +85,7 @@ type epollLoop struct {
 	// connections whose input gave answers wait in flushQ (flagged
 	// queued) until the round ends, flushQ is full, or the first has
 	// waited flushHold since flushSince (Unix ns).
-	ring       *sendRing
+	ring       *uring.Ring
 	flushQ     []*eventConn
 	flushSince int64
 	flushFds   []int32

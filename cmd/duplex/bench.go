@@ -91,6 +91,7 @@ type benchOptions struct {
 	cpuProfile  string
 	batch       bool
 	goroutines  bool
+	noIOUring   bool
 }
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -102,6 +103,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&o.size, "size", 64, "echo: message size in `bytes`")
 	fs.BoolVar(&o.batch, "batch", false, "echo: refill in one write once half of --inflight came back (cheaper for bench; in flight varies from half to all)")
 	fs.BoolVar(&o.goroutines, "goroutines", false, "echo: drive each connection from a goroutine of its own (default on Linux over ws:// without --rate: a few epoll loops, which cost bench less per message)")
+	fs.BoolVar(&o.noIOUring, "no-io-uring", false, "echo: the epoll loops read and write one system call at a time instead of a round's reads, and sends, in one io_uring call each")
 	fs.BoolVar(&o.text, "text", false, "echo: send text messages (default binary)")
 	fs.BoolVar(&o.compress, "compress", false, "offer permessage-deflate (echo: without context takeover, every message compressed)")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "echo: measured time; connect: how long to hold the connections; subscribe: how long to publish or listen")
@@ -251,7 +253,7 @@ func (o *benchOptions) runFunc(i int) (bench.RunFunc, error) {
 	case "echo":
 		cfg := bench.EchoConfig{Conns: conns, InFlight: o.inflight, Size: o.size, Text: o.text,
 			Warmup: o.warmup, Timeout: o.timeout, Batch: o.batch, Rate: o.rate / float64(o.procs),
-			Goroutines: o.goroutines}
+			Goroutines: o.goroutines, NoIOUring: o.noIOUring}
 		if o.count > 0 {
 			cfg.Count = o.share(o.count, i)
 			cfg.Warmup = 0

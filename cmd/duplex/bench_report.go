@@ -21,7 +21,8 @@ type benchReport struct {
 	Conns    int    `json:"conns"` // connections set up (subscribe: subscribed)
 	InFlight int    `json:"inflight,omitempty"`
 	// Engine is how bench drove the echo connections: "loops" (a few
-	// epoll loops, Linux) or "goroutines" (one per connection).
+	// epoll loops, Linux), "loops+io_uring" (their reads and sends
+	// batched) or "goroutines" (one per connection).
 	Engine string `json:"engine,omitempty"`
 	// Rate is the open loop's messages per second due (echo --rate).
 	Rate     float64 `json:"rate,omitempty"`
@@ -214,8 +215,11 @@ func (r *benchReport) writeText(w io.Writer) {
 		} else {
 			head += fmt.Sprintf(", %d in flight each, %d B %s", r.InFlight, r.Size, kind)
 		}
-		if r.Engine == "loops" {
+		switch r.Engine {
+		case "loops":
 			head += " (epoll loops)"
+		case "loops+io_uring":
+			head += " (epoll loops, io_uring)"
 		}
 	}
 	if r.Compress {

@@ -35,6 +35,10 @@ type EchoConfig struct {
 	// plain ws:// and a closed loop): three system calls and a wake-up
 	// through the scheduler a message instead of two and a share of one.
 	Goroutines bool
+	// NoIOUring makes the loops read and write one system call at a time
+	// even where the kernel has io_uring (which then reads a round's
+	// connections in one call and sends their next messages in another).
+	NoIOUring bool
 	// Timeout is how long a connection waits for an echo before it counts
 	// as failed; zero means 10 s.
 	Timeout time.Duration
@@ -182,11 +186,12 @@ func RunEcho(ctx context.Context, t *Target, cfg EchoConfig, ctl *Control) (*Res
 	cpuFrom := time.Duration(-1)
 	cpuStart := SelfCPU()
 	var wg sync.WaitGroup
+	engine := "goroutines"
 	if loops {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			runLoops(ctx, ctl, ecs, measureFrom, &errs, &open)
+			engine = runLoops(ctx, ctl, ecs, measureFrom, &errs, &open)
 		}()
 	} else {
 		for _, ec := range ecs {
@@ -217,10 +222,7 @@ func RunEcho(ctx context.Context, t *Target, cfg EchoConfig, ctl *Control) (*Res
 		cpuFrom = cpuStart
 	}
 
-	res := &Result{Mode: "echo", Conns: len(ecs), Hist: &Histogram{}, Engine: "goroutines"}
-	if loops {
-		res.Engine = "loops"
-	}
+	res := &Result{Mode: "echo", Conns: len(ecs), Hist: &Histogram{}, Engine: engine}
 	res.CPUSeconds = (SelfCPU() - cpuFrom).Seconds()
 	res.Seconds = float64(end-measureFrom) / 1e9
 	if res.Seconds < 0 {

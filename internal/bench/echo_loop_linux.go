@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"time"
 	"unsafe"
+
+	"github.com/duplexws/duplex/internal/uring"
 )
 
 // The echo mode's loops: connections are driven by a few goroutines
@@ -37,8 +39,9 @@ func loopsUsable(t *Target, cfg *EchoConfig) bool {
 const loopCheckEvery = 100 * time.Millisecond
 
 // runLoops drives ecs until Stop or their quotas are done, and returns
-// when every connection has ended (its close handshake included).
-func runLoops(ctx context.Context, ctl *Control, ecs []*echoConn, measureFrom int64, errs *errorLog, open *atomic.Int64) {
+// when every connection has ended (its close handshake included). It
+// says how: "loops", or "loops+io_uring" when the loops had rings.
+func runLoops(ctx context.Context, ctl *Control, ecs []*echoConn, measureFrom int64, errs *errorLog, open *atomic.Int64) string {
 	n := min(runtime.GOMAXPROCS(0), len(ecs))
 	loops := make([]*echoLoop, 0, n)
 	for range n {
@@ -49,7 +52,14 @@ func runLoops(ctx context.Context, ctl *Control, ecs []*echoConn, measureFrom in
 			errs.add(fmt.Errorf("echo loop: %w", err))
 			break
 		}
+		if !ecs[0].cfg.NoIOUring {
+			l.startRing()
+		}
 		loops = append(loops, l)
+	}
+	engine := "loops"
+	if len(loops) > 0 && loops[0].ring != nil {
+		engine = "loops+io_uring"
 	}
 	var wg sync.WaitGroup
 	closing := &sync.WaitGroup{}
@@ -81,6 +91,7 @@ func runLoops(ctx context.Context, ctl *Control, ecs []*echoConn, measureFrom in
 	}
 	wg.Wait()
 	closing.Wait()
+	return engine
 }
 
 // echoLoop is one loop's epoll set and the connections it drives.
@@ -95,6 +106,15 @@ type echoLoop struct {
 
 	conns    []*loopConn // by the index in their epoll events
 	deadline time.Time   // pfile's read deadline
+
+	// ring, when the kernel has io_uring, reads a round's connections in
+	// one call and sends their next messages in another.
+	ring  *uring.Ring
+	round []*loopConn // the connections with events in this round
+	batch []*loopConn // those of the ring call being prepared
+	fds   []int32
+	bufs  [][]byte
+	res   []int32
 }
 
 // loopConn is a connection driven by a loop.
@@ -106,6 +126,9 @@ type loopConn struct {
 	watchOut bool   // registered for EPOLLOUT
 	lastRead int64  // nanotime of the last bytes read (or of the start)
 	ended    bool
+
+	readable bool  // this round: EPOLLIN (or an error) was reported
+	err      error // this round: what ends the connection
 }
 
 func newEchoLoop() (*echoLoop, error) {
@@ -131,7 +154,10 @@ func newEchoLoop() (*echoLoop, error) {
 	return l, nil
 }
 
-func (l *echoLoop) close() { l.pfile.Close() }
+func (l *echoLoop) close() {
+	l.dropRing()
+	l.pfile.Close()
+}
 
 // run drives cs until each has ended.
 func (l *echoLoop) run(ctx context.Context, ctl *Control, cs []*echoConn, measureFrom int64, end func(*echoConn, error), closing *sync.WaitGroup) {
@@ -193,23 +219,24 @@ func (l *echoLoop) run(ctx context.Context, ctl *Control, cs []*echoConn, measur
 		}
 		stopping := ctl.isStopped()
 		now := nanotime()
+		l.round = l.round[:0]
 		for _, ev := range l.events[:l.nev] {
 			lc := l.conns[ev.Fd]
 			if lc.ended {
 				continue
 			}
-			var err error
+			lc.err = nil
+			lc.readable = ev.Events&(syscall.EPOLLIN|syscall.EPOLLERR|syscall.EPOLLHUP) != 0
 			if ev.Events&syscall.EPOLLOUT != 0 {
-				err = l.flush(lc)
+				lc.err = l.flush(lc)
 			}
-			if err == nil && ev.Events&(syscall.EPOLLIN|syscall.EPOLLERR|syscall.EPOLLHUP) != 0 {
-				err = lc.readReady(now, measureFrom)
-			}
-			if err == nil {
-				err = l.fill(lc, stopping, measureFrom)
-			}
-			if err != nil {
-				finish(lc, err)
+			l.round = append(l.round, lc)
+		}
+		l.receive(now, measureFrom)
+		l.sendRound(stopping, measureFrom)
+		for _, lc := range l.round {
+			if lc.err != nil {
+				finish(lc, lc.err)
 			} else if lc.done(stopping) {
 				finish(lc, nil)
 			}
@@ -272,6 +299,14 @@ func (lc *loopConn) done(stopping bool) bool {
 // fill sends the next messages when the connection's echoes have made
 // room for them, as echoConn.run does.
 func (l *echoLoop) fill(lc *loopConn, stopping bool, measureFrom int64) error {
+	if p := lc.next(stopping, measureFrom); p != nil {
+		return l.send(lc, p)
+	}
+	return nil
+}
+
+// next returns the frames to send now (nil if none), counted as sent.
+func (lc *loopConn) next(stopping bool, measureFrom int64) []byte {
 	c := lc.echoConn
 	if stopping || c.count > c.refillAt || c.quota == 0 || len(lc.out) > 0 {
 		return nil
@@ -291,7 +326,7 @@ func (l *echoLoop) fill(lc *loopConn, stopping bool, measureFrom int64) error {
 	if now >= measureFrom {
 		c.sent += int64(k)
 	}
-	return l.send(lc, c.bank.frames(c.seq-int64(k), k))
+	return c.bank.frames(c.seq-int64(k), k)
 }
 
 // send writes p, or as much of it as the socket takes now and the rest
@@ -304,6 +339,11 @@ func (l *echoLoop) send(lc *loopConn, p []byte) error {
 	case err != nil:
 		return fmt.Errorf("send: %w", err)
 	}
+	return l.sent(lc, p, n)
+}
+
+// sent notes that n bytes of p were written: the rest waits for room.
+func (l *echoLoop) sent(lc *loopConn, p []byte, n int) error {
 	if n < len(p) {
 		loopShortWrites.Add(1)
 	}
@@ -367,15 +407,26 @@ func (lc *loopConn) queue(frame []byte) error {
 	return nil
 }
 
-// readReady reads once and handles the frames that completed.
-func (lc *loopConn) readReady(now, measureFrom int64) error {
+// readSpace is where the next read goes.
+func (lc *loopConn) readSpace() []byte {
 	c := lc.echoConn
 	if c.w == len(c.buf) {
 		c.w = copy(c.buf, c.buf[c.r:c.w])
 		c.r = 0
 	}
-	p := c.buf[c.w:]
+	return c.buf[c.w:]
+}
+
+// readReady reads once and handles the frames that completed.
+func (lc *loopConn) readReady(now, measureFrom int64) error {
+	p := lc.readSpace()
 	n, err := rawCall(syscall.SYS_READ, uintptr(lc.fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)), 0)
+	return lc.received(n, err, now, measureFrom)
+}
+
+// received handles what a read into readSpace returned.
+func (lc *loopConn) received(n int, err error, now, measureFrom int64) error {
+	c := lc.echoConn
 	switch {
 	case err == syscall.EAGAIN:
 		return nil
@@ -422,4 +473,126 @@ func rawCall(trap, a1, a2, a3, a4 uintptr) (int, error) {
 		}
 		return 0, errno
 	}
+}
+
+// loopRingEntries is how many reads or sends one ring call takes at most.
+const loopRingEntries = 256
+
+// startRing gives the loop a ring, where the kernel has io_uring.
+func (l *echoLoop) startRing() {
+	r, err := uring.New(loopRingEntries)
+	if err != nil {
+		return // a read and a write each, as without io_uring
+	}
+	l.ring = r
+	l.fds = make([]int32, 0, loopRingEntries)
+	l.bufs = make([][]byte, 0, loopRingEntries)
+	l.res = make([]int32, loopRingEntries)
+}
+
+// dropRing closes a ring that failed; the loop goes on without it.
+func (l *echoLoop) dropRing() {
+	if l.ring != nil {
+		l.ring.Close()
+		l.ring = nil
+	}
+}
+
+// receive reads every connection of the round that has something to read:
+// with the ring in one call (per loopRingEntries), else one read each.
+func (l *echoLoop) receive(now, measureFrom int64) {
+	for _, lc := range l.round {
+		if !lc.readable || lc.err != nil {
+			continue
+		}
+		if l.ring == nil {
+			lc.err = lc.readReady(now, measureFrom)
+			continue
+		}
+		l.add(lc, lc.readSpace())
+		if len(l.fds) == cap(l.fds) {
+			l.recvBatch(now, measureFrom)
+		}
+	}
+	l.recvBatch(now, measureFrom)
+}
+
+func (l *echoLoop) add(lc *loopConn, p []byte) {
+	l.batch = append(l.batch, lc)
+	l.fds = append(l.fds, int32(lc.fd))
+	l.bufs = append(l.bufs, p)
+}
+
+func (l *echoLoop) recvBatch(now, measureFrom int64) {
+	if len(l.batch) == 0 {
+		return
+	}
+	res := l.res[:len(l.batch)]
+	if err := l.ring.RecvAll(l.fds, l.bufs, res); err != nil {
+		l.dropRing() // res still says what became of each read
+	}
+	for i, lc := range l.batch {
+		switch r := res[i]; {
+		case r == uring.Unsent:
+			lc.err = lc.readReady(now, measureFrom)
+		case r < 0:
+			lc.err = lc.received(0, syscall.Errno(-r), now, measureFrom)
+		default:
+			lc.err = lc.received(int(r), nil, now, measureFrom)
+		}
+	}
+	l.clearBatch()
+}
+
+func (l *echoLoop) clearBatch() {
+	clear(l.batch)
+	clear(l.bufs)
+	l.batch, l.fds, l.bufs = l.batch[:0], l.fds[:0], l.bufs[:0]
+}
+
+// sendRound sends the next messages of every connection of the round
+// whose echoes made room for them: with the ring in one call, else one
+// write each.
+func (l *echoLoop) sendRound(stopping bool, measureFrom int64) {
+	for _, lc := range l.round {
+		if lc.err != nil {
+			continue
+		}
+		p := lc.next(stopping, measureFrom)
+		switch {
+		case p == nil:
+		case l.ring == nil:
+			lc.err = l.send(lc, p)
+		default:
+			l.add(lc, p)
+			if len(l.fds) == cap(l.fds) {
+				l.sendBatch()
+			}
+		}
+	}
+	l.sendBatch()
+}
+
+func (l *echoLoop) sendBatch() {
+	if len(l.batch) == 0 {
+		return
+	}
+	res := l.res[:len(l.batch)]
+	if err := l.ring.SendAll(l.fds, l.bufs, res); err != nil {
+		l.dropRing() // res still says what became of each send
+	}
+	for i, lc := range l.batch {
+		p := l.bufs[i]
+		switch r := res[i]; {
+		case r == uring.Unsent:
+			lc.err = l.send(lc, p)
+		case r == -int32(syscall.EAGAIN):
+			lc.err = l.sent(lc, p, 0)
+		case r < 0:
+			lc.err = fmt.Errorf("send: %w", syscall.Errno(-r))
+		default:
+			lc.err = l.sent(lc, p, int(r))
+		}
+	}
+	l.clearBatch()
 }

@@ -8,6 +8,7 @@ import (
 
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -93,33 +94,50 @@ func TestEchoLoopsAreUsed(t *testing.T) {
 	}
 }
 
-// TestEchoLoopsMatchGoroutines: both ways of driving connections send,
-// receive and time every message of a count, in flight one or several.
+// TestEchoLoopsMatchGoroutines: every way of driving connections sends,
+// receives and times every message of a count, in flight one or several,
+// and says which way it took.
 func TestEchoLoopsMatchGoroutines(t *testing.T) {
 	tg := echoServer(t, false)
-	for _, goroutines := range []bool{false, true} {
+	for _, tc := range []struct {
+		goroutines, noRing bool
+		engine             string
+	}{
+		{false, false, "loops+io_uring"},
+		{false, true, "loops"},
+		{true, false, "goroutines"},
+	} {
 		for _, inflight := range []int{1, 8} {
-			cfg := EchoConfig{Conns: 5, InFlight: inflight, Size: 300, Count: 1003, Goroutines: goroutines}
+			cfg := EchoConfig{Conns: 5, InFlight: inflight, Size: 300, Count: 1003, Goroutines: tc.goroutines, NoIOUring: tc.noRing}
 			r := runEchoOnce(t, tg, cfg, Plan{})
 			if r.Sent != 1003 || r.Received != 1003 || r.Hist.Count() != 1003 || r.Errors != 0 || r.Conns != 5 {
-				t.Fatalf("goroutines=%v inflight=%d: %+v", goroutines, inflight, r)
+				t.Fatalf("%+v inflight=%d: %+v", tc, inflight, r)
+			}
+			if r.Engine != tc.engine && !(tc.engine == "loops+io_uring" && r.Engine == "loops" && !ciRun()) {
+				t.Fatalf("%+v: engine %q, want %q", tc, r.Engine, tc.engine)
 			}
 		}
 	}
 }
+
+// ciRun reports a CI run, where a kernel without io_uring fails the
+// tests that need it instead of passing without it.
+func ciRun() bool { return os.Getenv("CI") == "true" }
 
 // TestEchoLoopsLongMessages: messages the socket does not take in one
 // write are finished when it has room (EPOLLOUT), and their echoes,
 // longer than the read buffer, are checked as they arrive.
 func TestEchoLoopsLongMessages(t *testing.T) {
 	tg := echoServer(t, false)
-	before := loopShortWrites.Load()
-	r := runEchoOnce(t, tg, EchoConfig{Conns: 3, InFlight: 1, Size: 4 << 20, Count: 9}, Plan{})
-	if r.Sent != 9 || r.Received != 9 || r.Errors != 0 {
-		t.Fatalf("%+v", r)
-	}
-	if loopShortWrites.Load() == before {
-		t.Fatal("every 4 MiB message went in one write: the EPOLLOUT path was not taken")
+	for _, noRing := range []bool{false, true} {
+		before := loopShortWrites.Load()
+		r := runEchoOnce(t, tg, EchoConfig{Conns: 3, InFlight: 1, Size: 4 << 20, Count: 9, NoIOUring: noRing}, Plan{})
+		if r.Sent != 9 || r.Received != 9 || r.Errors != 0 {
+			t.Fatalf("no ring %v: %+v", noRing, r)
+		}
+		if loopShortWrites.Load() == before {
+			t.Fatalf("no ring %v: every 4 MiB message went in one write: the EPOLLOUT path was not taken", noRing)
+		}
 	}
 }
 

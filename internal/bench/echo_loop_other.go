@@ -10,6 +10,6 @@ import (
 // loopsUsable: the echo mode's epoll loops exist on Linux only.
 func loopsUsable(*Target, *EchoConfig) bool { return false }
 
-func runLoops(context.Context, *Control, []*echoConn, int64, *errorLog, *atomic.Int64) {
+func runLoops(context.Context, *Control, []*echoConn, int64, *errorLog, *atomic.Int64) string {
 	panic("unreachable: loopsUsable is false")
 }

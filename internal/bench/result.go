@@ -31,7 +31,8 @@ type Result struct {
 	// window (user + system).
 	CPUSeconds float64 `json:"cpu_seconds"`
 	// Engine is how the echo mode drove its connections: "loops" (a few
-	// epoll loops) or "goroutines" (one each).
+	// epoll loops), "loops+io_uring" (with their reads and sends batched)
+	// or "goroutines" (one each).
 	Engine string `json:"engine,omitempty"`
 
 	Connect   *ConnectResult   `json:"connect,omitempty"`

@@ -1,6 +1,6 @@
 //go:build linux
 
-package websocket
+package uring
 
 import (
 	"fmt"
@@ -9,19 +9,19 @@ import (
 	"unsafe"
 )
 
-// sendRing is an io_uring used for one thing: sending, in one system call,
-// the answers an event loop gathered for several connections in one round.
-// With one message in flight per connection a loop makes one write per
-// message; on a machine where entering the kernel is dear (1.1 µs here
-// under a paravirtualised kernel with page-table isolation, against 75 ns
-// on bare metal) those writes are a large share of its CPU, and a round
-// that answers k connections saves k-1 of them (docs/performance.md).
+// Ring is an io_uring used for one thing: sending on (or receiving from)
+// several sockets in one system call. An event loop that has answers for
+// k connections makes one call instead of k writes; on a machine where
+// entering the kernel is dear (1.1 µs under a paravirtualised kernel with
+// page-table isolation, against 75 ns on bare metal) that is a large share
+// of its CPU (docs/performance.md).
 //
-// Every send is MSG_DONTWAIT: the kernel completes it during the
-// io_uring_enter that submits it, with what fitted in the socket buffer
-// or -EAGAIN, and never reads the buffer afterwards. What did not fit is
-// written the ordinary way. The ring is owned by the loop's goroutine.
-type sendRing struct {
+// Every operation is MSG_DONTWAIT: the kernel completes it during the
+// io_uring_enter that submits it, with what fitted in (or was waiting in)
+// the socket buffer, or -EAGAIN, and never touches the buffer afterwards.
+// What did not fit is left to the caller's ordinary writes. A Ring is
+// owned by one goroutine.
+type Ring struct {
 	fd int
 
 	sqHead, sqTail, sqMask *uint32
@@ -46,6 +46,7 @@ const (
 	uringFeatSingleMmap = 1 << 0
 	uringEnterGetEvents = 1 << 0
 	uringOpSend         = 26
+	uringOpRecv         = 27
 )
 
 type uringSQOffsets struct {
@@ -98,28 +99,27 @@ var (
 	_ [unsafe.Sizeof(uringCQE{}) - 16]struct{}
 )
 
-// sendRingEntries is how many sends one call submits at most.
-const sendRingEntries = 64
-
-// newSendRing sets up a ring, or fails where io_uring is missing or
-// forbidden (an old kernel, kernel.io_uring_disabled, a seccomp profile
-// such as a container runtime's default): the loop then writes as before.
-func newSendRing(entries uint32) (*sendRing, error) {
+// New sets up a ring of entries submissions (a power of two), or fails
+// where io_uring is missing or forbidden (an old kernel,
+// kernel.io_uring_disabled, a seccomp profile such as a container
+// runtime's default): the caller then writes and reads as it would
+// without.
+func New(entries uint32) (*Ring, error) {
 	var p uringParams
 	fd, _, errno := syscall.RawSyscall(sysIOUringSetup, uintptr(entries), uintptr(unsafe.Pointer(&p)), 0)
 	if errno != 0 {
 		return nil, fmt.Errorf("io_uring_setup: %w", errno)
 	}
-	r := &sendRing{fd: int(fd)}
+	r := &Ring{fd: int(fd)}
 	if err := r.mmap(&p); err != nil {
-		r.close()
+		r.Close()
 		return nil, err
 	}
 	syscall.CloseOnExec(r.fd)
 	return r, nil
 }
 
-func (r *sendRing) mmap(p *uringParams) error {
+func (r *Ring) mmap(p *uringParams) error {
 	if p.features&uringFeatSingleMmap == 0 {
 		return fmt.Errorf("io_uring: the kernel lacks IORING_FEAT_SINGLE_MMAP")
 	}
@@ -147,7 +147,11 @@ func (r *sendRing) mmap(p *uringParams) error {
 	return nil
 }
 
-func (r *sendRing) close() {
+// Entries is how many operations one call takes at most.
+func (r *Ring) Entries() int { return int(r.entries) }
+
+// Close releases the ring.
+func (r *Ring) Close() {
 	if r.sqeMem != nil {
 		_ = syscall.Munmap(r.sqeMem)
 	}
@@ -157,17 +161,28 @@ func (r *sendRing) close() {
 	_ = syscall.Close(r.fd)
 }
 
-// sendUnsent is sendAll's result for a send the kernel never took: its
-// bytes are to be written the ordinary way.
-const sendUnsent = -1 << 31
+// Unsent is SendAll's and RecvAll's result for an operation the kernel
+// never took: it is to be made the ordinary way.
+const Unsent = -1 << 31
 
-// sendAll sends bufs[i] on fds[i], all in one io_uring_enter, and stores
+// SendAll sends bufs[i] on fds[i], all in one io_uring_enter, and stores
 // in res[i] what each send returned: the bytes sent, a negative errno, or
-// sendUnsent. It returns once every send the kernel took has completed,
-// so the buffers are the caller's again. len(fds) is at most the ring's
-// entries. An error means the ring is broken and must be closed (it may
-// hold sends never taken); res still says what became of each.
-func (r *sendRing) sendAll(fds []int32, bufs [][]byte, res []int32) error {
+// Unsent. It returns once every send the kernel took has completed, so
+// the buffers are the caller's again. len(fds) is at most Entries. An
+// error means the ring is broken and must be closed (it may hold sends
+// never taken); res still says what became of each.
+func (r *Ring) SendAll(fds []int32, bufs [][]byte, res []int32) error {
+	return r.all(uringOpSend, fds, bufs, res)
+}
+
+// RecvAll is SendAll for receiving: it reads into bufs[i] from fds[i]
+// what each socket holds, and res[i] is the bytes read (0 at the end of
+// the stream), a negative errno (-EAGAIN: nothing there), or Unsent.
+func (r *Ring) RecvAll(fds []int32, bufs [][]byte, res []int32) error {
+	return r.all(uringOpRecv, fds, bufs, res)
+}
+
+func (r *Ring) all(op uint8, fds []int32, bufs [][]byte, res []int32) error {
 	n := uint32(len(fds))
 	tail := atomic.LoadUint32(r.sqTail)
 	mask := *r.sqMask
@@ -175,7 +190,7 @@ func (r *sendRing) sendAll(fds []int32, bufs [][]byte, res []int32) error {
 		idx := (tail + i) & mask
 		sqe := (*uringSQE)(unsafe.Add(r.sqes, uintptr(idx)*unsafe.Sizeof(uringSQE{})))
 		*sqe = uringSQE{
-			opcode:   uringOpSend,
+			opcode:   op,
 			fd:       fds[i],
 			addr:     uint64(uintptr(unsafe.Pointer(unsafe.SliceData(bufs[i])))),
 			len:      uint32(len(bufs[i])),
@@ -183,7 +198,7 @@ func (r *sendRing) sendAll(fds []int32, bufs [][]byte, res []int32) error {
 			userData: uint64(i),
 		}
 		*(*uint32)(unsafe.Add(r.sqArray, uintptr(idx)*4)) = idx
-		res[i] = sendUnsent
+		res[i] = Unsent
 	}
 	atomic.StoreUint32(r.sqTail, tail+n)
 	var err error
@@ -204,11 +219,11 @@ func (r *sendRing) sendAll(fds []int32, bufs [][]byte, res []int32) error {
 			}
 		}
 		if err != nil {
-			// A send the kernel took and did not answer: whether its
-			// bytes left is unknown, so its connection must fail.
+			// An operation the kernel took and did not answer: whether
+			// its bytes moved is unknown, so its connection must fail.
 			taken = atomic.LoadUint32(r.sqHead) - tail
 			for i := range min(taken, n) {
-				if res[i] == sendUnsent {
+				if res[i] == Unsent {
 					res[i] = -int32(syscall.EIO)
 				}
 			}
@@ -220,7 +235,7 @@ func (r *sendRing) sendAll(fds []int32, bufs [][]byte, res []int32) error {
 
 // reap takes the completions waiting in the ring into res and reports how
 // many there were.
-func (r *sendRing) reap(res []int32) uint32 {
+func (r *Ring) reap(res []int32) uint32 {
 	head := atomic.LoadUint32(r.cqHead)
 	tail := atomic.LoadUint32(r.cqTail)
 	mask := *r.cqMask
