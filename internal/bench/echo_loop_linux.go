@@ -120,6 +120,7 @@ type echoLoop struct {
 // loopConn is a connection driven by a loop.
 type loopConn struct {
 	*echoConn
+	loop     *echoLoop
 	idx      int32
 	fd       int
 	out      []byte // frames accepted but not written yet
@@ -184,7 +185,7 @@ func (l *echoLoop) run(ctx context.Context, ctl *Control, cs []*echoConn, measur
 	}
 	now := nanotime()
 	for _, c := range cs {
-		lc := &loopConn{echoConn: c, idx: int32(len(l.conns)), lastRead: now}
+		lc := &loopConn{echoConn: c, loop: l, idx: int32(len(l.conns)), lastRead: now}
 		l.conns = append(l.conns, lc)
 		live++
 		fd, err := rawFd(c.nc)
@@ -387,24 +388,14 @@ func (l *echoLoop) watch(lc *loopConn) error {
 // queue is the connection's ctlOut: a control frame goes after the
 // frames still to be written, never into the middle of one.
 func (lc *loopConn) queue(frame []byte) error {
-	if len(lc.out) == 0 {
-		lc.out = frame
-	} else {
-		loopPongsBehind.Add(1)
+	if len(lc.out) > 0 {
 		// lc.out may be the frame bank's memory: append to a copy.
+		loopPongsBehind.Add(1)
 		lc.out = append(append(make([]byte, 0, len(lc.out)+len(frame)), lc.out...), frame...)
+		return nil // EPOLLOUT is watched: the rest goes when there is room
 	}
 	// Write now: nothing else may be sent until the server answers.
-	out := lc.out
-	n, err := rawCall(syscall.SYS_WRITE, uintptr(lc.fd), uintptr(unsafe.Pointer(unsafe.SliceData(out))), uintptr(len(out)), 0)
-	switch {
-	case err == syscall.EAGAIN:
-		n = 0
-	case err != nil:
-		return fmt.Errorf("send a control frame: %w", err)
-	}
-	lc.out = out[n:]
-	return nil
+	return lc.loop.send(lc, frame)
 }
 
 // readSpace is where the next read goes.
