@@ -22,10 +22,11 @@ import (
 // (one per processor), each waiting on its own epoll set, instead of one
 // goroutine each. A goroutine per connection reads until EAGAIN (Go's
 // poller needs it) and is woken through the scheduler for every echo:
-// three system calls and a goroutine switch a message. A loop makes one
-// read and one write a message and shares one epoll_wait among every
-// connection ready at once, so the generator costs less than the servers
-// it measures and they, not it, set the pace (docs/performance.md).
+// three system calls and a goroutine switch a message. A loop shares one
+// epoll_wait among every connection ready at once, and with io_uring
+// reads them all in one call and sends their next messages in another
+// (echo_round_linux.go), so the generator costs less than the servers it
+// measures and they, not it, set the pace (docs/performance.md).
 
 // loopsUsable reports whether the loops can drive these connections:
 // plain TCP (a TLS connection's bytes must go through crypto/tls) and a
@@ -47,9 +48,8 @@ func runLoops(ctx context.Context, ctl *Control, ecs []*echoConn, measureFrom in
 	for range n {
 		l, err := newEchoLoop()
 		if err != nil {
-			// Without a loop (no epoll here?) its connections run on
-			// goroutines of their own, as before.
-			errs.add(fmt.Errorf("echo loop: %w", err))
+			// Without a loop (descriptors exhausted?) the connections
+			// run on goroutines of their own, as before.
 			break
 		}
 		if !ecs[0].cfg.NoIOUring {
@@ -57,9 +57,12 @@ func runLoops(ctx context.Context, ctl *Control, ecs []*echoConn, measureFrom in
 		}
 		loops = append(loops, l)
 	}
-	engine := "loops"
-	if len(loops) > 0 && loops[0].ring != nil {
+	engine := "goroutines"
+	switch {
+	case len(loops) > 0 && loops[0].ring != nil:
 		engine = "loops+io_uring"
+	case len(loops) > 0:
+		engine = "loops"
 	}
 	var wg sync.WaitGroup
 	closing := &sync.WaitGroup{}
@@ -464,126 +467,4 @@ func rawCall(trap, a1, a2, a3, a4 uintptr) (int, error) {
 		}
 		return 0, errno
 	}
-}
-
-// loopRingEntries is how many reads or sends one ring call takes at most.
-const loopRingEntries = 256
-
-// startRing gives the loop a ring, where the kernel has io_uring.
-func (l *echoLoop) startRing() {
-	r, err := uring.New(loopRingEntries)
-	if err != nil {
-		return // a read and a write each, as without io_uring
-	}
-	l.ring = r
-	l.fds = make([]int32, 0, loopRingEntries)
-	l.bufs = make([][]byte, 0, loopRingEntries)
-	l.res = make([]int32, loopRingEntries)
-}
-
-// dropRing closes a ring that failed; the loop goes on without it.
-func (l *echoLoop) dropRing() {
-	if l.ring != nil {
-		l.ring.Close()
-		l.ring = nil
-	}
-}
-
-// receive reads every connection of the round that has something to read:
-// with the ring in one call (per loopRingEntries), else one read each.
-func (l *echoLoop) receive(now, measureFrom int64) {
-	for _, lc := range l.round {
-		if !lc.readable || lc.err != nil {
-			continue
-		}
-		if l.ring == nil {
-			lc.err = lc.readReady(now, measureFrom)
-			continue
-		}
-		l.add(lc, lc.readSpace())
-		if len(l.fds) == cap(l.fds) {
-			l.recvBatch(now, measureFrom)
-		}
-	}
-	l.recvBatch(now, measureFrom)
-}
-
-func (l *echoLoop) add(lc *loopConn, p []byte) {
-	l.batch = append(l.batch, lc)
-	l.fds = append(l.fds, int32(lc.fd))
-	l.bufs = append(l.bufs, p)
-}
-
-func (l *echoLoop) recvBatch(now, measureFrom int64) {
-	if len(l.batch) == 0 {
-		return
-	}
-	res := l.res[:len(l.batch)]
-	if err := l.ring.RecvAll(l.fds, l.bufs, res); err != nil {
-		l.dropRing() // res still says what became of each read
-	}
-	for i, lc := range l.batch {
-		switch r := res[i]; {
-		case r == uring.Unsent:
-			lc.err = lc.readReady(now, measureFrom)
-		case r < 0:
-			lc.err = lc.received(0, syscall.Errno(-r), now, measureFrom)
-		default:
-			lc.err = lc.received(int(r), nil, now, measureFrom)
-		}
-	}
-	l.clearBatch()
-}
-
-func (l *echoLoop) clearBatch() {
-	clear(l.batch)
-	clear(l.bufs)
-	l.batch, l.fds, l.bufs = l.batch[:0], l.fds[:0], l.bufs[:0]
-}
-
-// sendRound sends the next messages of every connection of the round
-// whose echoes made room for them: with the ring in one call, else one
-// write each.
-func (l *echoLoop) sendRound(stopping bool, measureFrom int64) {
-	for _, lc := range l.round {
-		if lc.err != nil {
-			continue
-		}
-		p := lc.next(stopping, measureFrom)
-		switch {
-		case p == nil:
-		case l.ring == nil:
-			lc.err = l.send(lc, p)
-		default:
-			l.add(lc, p)
-			if len(l.fds) == cap(l.fds) {
-				l.sendBatch()
-			}
-		}
-	}
-	l.sendBatch()
-}
-
-func (l *echoLoop) sendBatch() {
-	if len(l.batch) == 0 {
-		return
-	}
-	res := l.res[:len(l.batch)]
-	if err := l.ring.SendAll(l.fds, l.bufs, res); err != nil {
-		l.dropRing() // res still says what became of each send
-	}
-	for i, lc := range l.batch {
-		p := l.bufs[i]
-		switch r := res[i]; {
-		case r == uring.Unsent:
-			lc.err = l.send(lc, p)
-		case r == -int32(syscall.EAGAIN):
-			lc.err = l.sent(lc, p, 0)
-		case r < 0:
-			lc.err = fmt.Errorf("send: %w", syscall.Errno(-r))
-		default:
-			lc.err = l.sent(lc, p, int(r))
-		}
-	}
-	l.clearBatch()
 }
