@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"unsafe"
 
+	"github.com/duplexws/duplex/internal/rawsys"
 	"github.com/duplexws/duplex/internal/uring"
 )
 
@@ -313,30 +314,14 @@ func (l *epollLoop) pollOnce(fd uintptr) bool {
 }
 
 // epollPoll is epoll_wait with a zero timeout. Made without the
-// scheduler's system call bookkeeping (rawNonblocking), it does not wake
+// scheduler's system call bookkeeping (rawsys.Nonblocking), it does not wake
 // the runtime's monitor thread from its deep sleep on every call, which
 // then polls every 20 µs, a context switch each on a machine with one CPU.
 func epollPoll(epfd int, events []syscall.EpollEvent) (int, error) {
 	// epoll_pwait with no signal mask (the zero arguments after the
 	// timeout) is epoll_wait, and exists on every architecture (arm64
 	// has no epoll_wait).
-	return rawNonblocking(syscall.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(unsafe.SliceData(events))), uintptr(len(events)), 0)
-}
-
-// rawNonblocking makes a system call that cannot block (a zero timeout, a
-// non-blocking descriptor) with RawSyscall, retrying on EINTR; any
-// further arguments are zero.
-func rawNonblocking(trap, a1, a2, a3, a4 uintptr) (int, error) {
-	for {
-		n, _, errno := syscall.RawSyscall6(trap, a1, a2, a3, a4, 0, 0)
-		switch errno {
-		case 0:
-			return int(n), nil
-		case syscall.EINTR:
-			continue
-		}
-		return 0, errno
-	}
+	return rawsys.Nonblocking(syscall.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(unsafe.SliceData(events))), uintptr(len(events)), 0)
 }
 
 // partsEvenBusy makes loops hand long messages over in parts even when
@@ -641,7 +626,7 @@ func (l *epollLoop) readAdmitted(ec *eventConn, off int, p []byte) (int, bool) {
 // TIOCINQ), or 0.
 func queued(fd int) int {
 	var q int32
-	if _, err := rawNonblocking(syscall.SYS_IOCTL, uintptr(fd), syscall.TIOCINQ, uintptr(unsafe.Pointer(&q)), 0); err != nil {
+	if _, err := rawsys.Nonblocking(syscall.SYS_IOCTL, uintptr(fd), syscall.TIOCINQ, uintptr(unsafe.Pointer(&q)), 0); err != nil {
 		return 0
 	}
 	return int(q)
@@ -650,14 +635,14 @@ func queued(fd int) int {
 // readFd is read(2) on a non-blocking descriptor: it never blocks, so it
 // skips the scheduler's system call bookkeeping.
 func readFd(fd int, p []byte) (int, error) {
-	return rawNonblocking(syscall.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)), 0)
+	return rawsys.Nonblocking(syscall.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)), 0)
 }
 
 // recvFd is recv(2) with flags on a non-blocking descriptor, made like
 // readFd. With MSG_TRUNC a TCP socket drops the bytes without copying
 // them (Linux tcp_recvmsg), which is how bytes already peeked are taken.
 func recvFd(fd int, p []byte, flags int) (int, error) {
-	return rawNonblocking(sysRecvfrom, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)), uintptr(flags))
+	return rawsys.Nonblocking(sysRecvfrom, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)), uintptr(flags))
 }
 
 // finish ends a connection: out of the epoll set first, then the

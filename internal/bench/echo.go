@@ -456,12 +456,7 @@ func (c *echoConn) readSome(measureFrom int64) error {
 // readOnce reads once, up to the deadline set, and handles every frame
 // the read completed.
 func (c *echoConn) readOnce(measureFrom int64) error {
-	if c.w == len(c.buf) {
-		// The unread bytes fill the buffer: move them to its start.
-		c.w = copy(c.buf, c.buf[c.r:c.w])
-		c.r = 0
-	}
-	n, err := c.nc.Read(c.buf[c.w:])
+	n, err := c.nc.Read(c.readSpace())
 	c.w += n
 	if n > 0 {
 		if perr := c.consume(nanotime(), measureFrom); perr != nil {
@@ -479,6 +474,17 @@ func (c *echoConn) readOnce(measureFrom int64) error {
 		return fmt.Errorf("receive: %w", err)
 	}
 	return nil
+}
+
+// readSpace is where the next read goes: the free end of the buffer, or
+// all of it after the unread bytes, once they reach its end, move to its
+// start.
+func (c *echoConn) readSpace() []byte {
+	if c.w == len(c.buf) {
+		c.w = copy(c.buf, c.buf[c.r:c.w])
+		c.r = 0
+	}
+	return c.buf[c.w:]
 }
 
 // consume parses the frames in buf[r:w], comparing echo payloads with the

@@ -15,6 +15,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/duplexws/duplex/internal/rawsys"
 	"github.com/duplexws/duplex/internal/uring"
 )
 
@@ -288,7 +289,7 @@ func (l *echoLoop) wait() error {
 
 // pollOnce is wait's look at the epoll set: done when it has events.
 func (l *echoLoop) pollOnce(fd uintptr) bool {
-	l.nev, l.pollErr = rawCall(syscall.SYS_EPOLL_PWAIT, fd, uintptr(unsafe.Pointer(unsafe.SliceData(l.events))), uintptr(len(l.events)), 0)
+	l.nev, l.pollErr = rawsys.Nonblocking(syscall.SYS_EPOLL_PWAIT, fd, uintptr(unsafe.Pointer(unsafe.SliceData(l.events))), uintptr(len(l.events)), 0)
 	if l.pollErr == syscall.EAGAIN {
 		l.nev, l.pollErr = 0, nil
 	}
@@ -336,7 +337,7 @@ func (lc *loopConn) next(stopping bool, measureFrom int64) []byte {
 // send writes p, or as much of it as the socket takes now and the rest
 // when it has room (EPOLLOUT).
 func (l *echoLoop) send(lc *loopConn, p []byte) error {
-	n, err := rawCall(syscall.SYS_WRITE, uintptr(lc.fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)), 0)
+	n, err := rawsys.Nonblocking(syscall.SYS_WRITE, uintptr(lc.fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)), 0)
 	switch {
 	case err == syscall.EAGAIN:
 		n = 0
@@ -401,20 +402,10 @@ func (lc *loopConn) queue(frame []byte) error {
 	return lc.loop.send(lc, frame)
 }
 
-// readSpace is where the next read goes.
-func (lc *loopConn) readSpace() []byte {
-	c := lc.echoConn
-	if c.w == len(c.buf) {
-		c.w = copy(c.buf, c.buf[c.r:c.w])
-		c.r = 0
-	}
-	return c.buf[c.w:]
-}
-
 // readReady reads once and handles the frames that completed.
 func (lc *loopConn) readReady(now, measureFrom int64) error {
 	p := lc.readSpace()
-	n, err := rawCall(syscall.SYS_READ, uintptr(lc.fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)), 0)
+	n, err := rawsys.Nonblocking(syscall.SYS_READ, uintptr(lc.fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)), 0)
 	return lc.received(n, err, now, measureFrom)
 }
 
@@ -451,20 +442,4 @@ func rawFd(nc net.Conn) (int, error) {
 		return 0, err
 	}
 	return fd, nil
-}
-
-// rawCall makes a system call that cannot block (a non-blocking
-// descriptor, a zero timeout) without the scheduler's bookkeeping,
-// retrying on EINTR.
-func rawCall(trap, a1, a2, a3, a4 uintptr) (int, error) {
-	for {
-		n, _, errno := syscall.RawSyscall6(trap, a1, a2, a3, a4, 0, 0)
-		switch errno {
-		case 0:
-			return int(n), nil
-		case syscall.EINTR:
-			continue
-		}
-		return 0, errno
-	}
 }
