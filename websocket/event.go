@@ -21,12 +21,16 @@ import (
 // the same round on Linux (EventLoopOptions.NoIOUring), which wait for at
 // most 50 µs or for the handler that is running to return. A
 // handler may call c.Write, c.WritePrepared, c.Close or c.CloseNow, from the
-// loop or from any other goroutine. A write blocks while the peer's receive
-// window and the socket buffer are full; if a slow peer must not hold the
-// loop, write with a context deadline or from a goroutine of your own.
-// Messages to one connection go one at a time, so a handler that writes
-// to a connection while another goroutine's write to it waits for room
-// waits for that write too.
+// loop or from any other goroutine. On Linux a write to a peer that reads
+// too slowly leaves what the socket buffer cannot take in the
+// connection's write queue and returns (EventLoopOptions.WriteQueueBytes);
+// only a write whose rest does not fit waits for room, so a handler that
+// may answer with more than the queue holds should write with a context
+// deadline or from a goroutine of your own. Messages to one connection go
+// one at a time, so a handler that writes to a connection while another
+// goroutine's write to it waits for room waits for that write too; the
+// loop does not read a connection while a write to it waits or its queue
+// holds bytes, so this happens only to a handler already running.
 type EventHandler interface {
 	// OnMessage is called once per data message, in order. p is valid only
 	// during the call: copy it to keep it.
@@ -123,7 +127,26 @@ type EventLoopOptions struct {
 	// whole, though it holds no buffer: reading every long message a
 	// little at a time left their bytes to cool in the kernel.
 	PartsAbove int
+
+	// WriteQueueBytes bounds the bytes each connection may hold queued
+	// for a peer that reads too slowly. A write that finds the socket
+	// buffer full leaves what did not fit in the connection's queue and
+	// returns, so a slow reader does not hold up the loop and the other
+	// connections it serves; the loop sends the queue as the peer makes
+	// room, and reads nothing more from that connection until the queue
+	// is empty (TCP flow control then slows the peer down). A write whose
+	// rest does not fit waits for room, as it would without the queue,
+	// and so does one to a loop's only connection, which holds up nobody.
+	// Zero means DefaultEventWriteQueueBytes; negative turns the queue
+	// off. On Linux only.
+	WriteQueueBytes int
 }
+
+// DefaultEventWriteQueueBytes is the default
+// EventLoopOptions.WriteQueueBytes: a slow reader costs at most this much
+// memory besides its socket buffer, and a handler's answer of up to this
+// size never waits for it.
+const DefaultEventWriteQueueBytes = 1 << 20
 
 // DefaultEventPendingBytes is the default EventLoopOptions.PendingBytes.
 // Measured with a thousand connections each echoing 1 MiB messages, one
@@ -210,6 +233,9 @@ func (o EventLoopOptions) withDefaults() EventLoopOptions {
 	}
 	if o.PartsAbove <= 0 {
 		o.PartsAbove = o.ReadBufferSize
+	}
+	if o.WriteQueueBytes == 0 {
+		o.WriteQueueBytes = DefaultEventWriteQueueBytes
 	}
 	return o
 }

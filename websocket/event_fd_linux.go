@@ -57,6 +57,10 @@ type fdConn struct {
 	// noted in out, in Unix nanoseconds; 0 when none is (noteCostlyWrite).
 	heldSince int64
 	idle      bool // set by cork
+	// backlog: out holds bytes the socket buffer had no room for, sent
+	// by the loop as room comes (event_backlog_linux.go); under omu.
+	backlog bool
+	hold    atomic.Uint32 // holdOut, holdIn
 
 	laddr, raddr netip.AddrPort
 }
@@ -117,7 +121,8 @@ func (f *fdConn) writeBuffers(bufs net.Buffers) (int64, error) {
 	if f.out != nil {
 		pending = len(*f.out)
 	}
-	if f.corked && pending+total <= corkLimit {
+	if (f.backlog && pending+total <= f.loop.qlimit) || (f.corked && !f.backlog && pending+total <= corkLimit) {
+		// Behind the backlog, or corked.
 		if f.out == nil {
 			f.out = getBuf(corkLimit)
 			*f.out = (*f.out)[:0]
@@ -130,14 +135,20 @@ func (f *fdConn) writeBuffers(bufs net.Buffers) (int64, error) {
 	}
 	if f.out == nil {
 		f.omu.Unlock()
-		return f.writev(nil, bufs, f.wdl.Load(), false, false)
+		n, err := f.writev(nil, bufs, f.wdl.Load(), false, false)
+		f.settleWrite()
+		return n, err
 	}
 	// What waits goes first, in the same system call, with omu held so
-	// that no flush of the loop gets in between.
+	// that no flush of the loop gets in between. A backlog too long to
+	// take this write keeps the loop off the connection's input (hold)
+	// until this writer is done.
 	pend := f.out
 	f.out = nil
+	f.backlog = false
 	n, err := f.writev(*pend, bufs, f.wdl.Load(), false, true)
 	putBuf(pend)
+	f.settle()
 	f.omu.Unlock()
 	return max(n-int64(pending), 0), err
 }
@@ -167,13 +178,14 @@ func (f *fdConn) uncork() error {
 func (f *fdConn) uncorkLocked() error {
 	f.corked = false
 	f.heldSince = 0
-	if f.out == nil {
-		return nil
+	if f.out == nil || f.backlog {
+		return nil // the backlog leaves as room comes (drain)
 	}
 	pend := f.out
 	f.out = nil
 	_, err := f.writev(*pend, nil, f.wdl.Load(), false, true)
 	putBuf(pend)
+	f.settle()
 	if err != nil && f.werr == nil {
 		f.werr = err
 	}
@@ -189,7 +201,7 @@ func (f *fdConn) uncorkLocked() error {
 func (f *fdConn) endInput(keep bool) (bool, error) {
 	f.omu.Lock()
 	defer f.omu.Unlock()
-	if keep && f.out != nil && f.werr == nil {
+	if keep && f.out != nil && f.werr == nil && !f.backlog {
 		f.corked = false
 		f.heldSince = 0
 		return true, nil
@@ -206,8 +218,9 @@ func (f *fdConn) flushBegin() []byte {
 	if !f.omu.TryLock() {
 		return nil
 	}
-	if f.out == nil || f.werr != nil || f.corked || f.closed {
-		// corked: the loop is reading it again and will flush it then.
+	if f.out == nil || f.werr != nil || f.corked || f.closed || f.backlog {
+		// corked: the loop is reading it again and will flush it then;
+		// backlog: it leaves as room comes (drain).
 		f.omu.Unlock()
 		return nil
 	}
@@ -234,6 +247,7 @@ func (f *fdConn) flushEnd(res int32) error {
 	}
 	if err == nil && len(rest) > 0 {
 		_, err = f.writev(rest, nil, f.wdl.Load(), false, true)
+		f.settle()
 	}
 	if err != nil && f.werr == nil {
 		f.werr = err
@@ -257,6 +271,9 @@ const corkHold = 20 * time.Microsecond
 func (f *fdConn) noteCostlyWrite() {
 	f.omu.Lock()
 	defer f.omu.Unlock()
+	if f.backlog {
+		return // sent as room comes (drain)
+	}
 	if !f.corked && f.out != nil && f.werr == nil {
 		// Answers left for the loop's flush, which skipped them while
 		// this writer held omu (flushBegin): nobody else would send
@@ -286,15 +303,19 @@ func (f *fdConn) sendOut() {
 	f.out = nil
 	_, err := f.writev(*pend, nil, f.wdl.Load(), false, true)
 	putBuf(pend)
+	f.settle()
 	if err != nil && f.werr == nil {
 		f.werr = err
 	}
 }
 
 // writev writes head and then bufs, with as few writev(2) calls as the
-// socket allows, waiting for room when it is full: until the deadline dl
-// (Unix nanoseconds, 0 for none) and, unless flushing is set, until
-// shutdown begins.
+// socket allows. When the socket buffer is full the rest goes to the
+// connection's backlog if it fits (queueRest; not when flushing), else
+// writev waits for room: until the deadline dl (Unix nanoseconds, 0 for
+// none) and, unless flushing is set, until shutdown begins. While it
+// waits, the loop leaves the connection's input unread (holdOut): a
+// handler would only wait for this writer.
 //
 // held says that the caller holds omu: then a full socket is waited for
 // here (pollWritable), never by way of the loop, which may itself be
@@ -325,7 +346,7 @@ func (f *fdConn) writev(head []byte, bufs net.Buffers, dl int64, flushing, held 
 				cnt++
 			}
 		}
-		k, err := f.try(dl, flushing, held, func(fd int) (int, syscall.Errno) {
+		k, err := f.try(dl, flushing, func(fd int) (int, syscall.Errno) {
 			if cnt == 1 {
 				r, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(iov[0].Base)), uintptr(iov[0].Len))
 				return int(r), errno
@@ -346,16 +367,41 @@ func (f *fdConn) writev(head []byte, bufs net.Buffers, dl int64, flushing, held 
 				bufs = bufs[1:]
 			}
 		}
+		if err == errNoRoom {
+			if !flushing && f.queueRest(head, bufs, held) {
+				rest := len(head)
+				for _, b := range bufs {
+					rest += len(b)
+				}
+				return n + int64(rest), nil
+			}
+			f.hold.Or(holdOut)
+			wait := f.waitWritable
+			if held {
+				wait = f.pollWritable
+			}
+			if err := wait(dl); err != nil {
+				return n, err
+			}
+			if !flushing {
+				// A new deadline set meanwhile applies.
+				dl = f.wdl.Load()
+			}
+			continue
+		}
 		if err != nil {
 			return n, err
 		}
 	}
 }
 
-// try makes one write system call, waiting first for room when the last
-// one found none. The calls never block: the socket is non-blocking, so
+// errNoRoom is try's report of a full socket buffer.
+var errNoRoom = errors.New("socket buffer full")
+
+// try makes one write system call; it returns errNoRoom when the socket
+// buffer is full. The calls never block: the socket is non-blocking, so
 // they skip the scheduler's system call bookkeeping.
-func (f *fdConn) try(dl int64, flushing, held bool, call func(fd int) (int, syscall.Errno)) (int, error) {
+func (f *fdConn) try(dl int64, flushing bool, call func(fd int) (int, syscall.Errno)) (int, error) {
 	for {
 		if dl != 0 && time.Now().UnixNano() >= dl {
 			return 0, &net.OpError{Op: "write", Net: "tcp", Err: os.ErrDeadlineExceeded}
@@ -373,18 +419,7 @@ func (f *fdConn) try(dl int64, flushing, held bool, call func(fd int) (int, sysc
 		case syscall.EINTR:
 			continue
 		case syscall.EAGAIN:
-			wait := f.waitWritable
-			if held {
-				wait = f.pollWritable
-			}
-			if err := wait(dl); err != nil {
-				return 0, err
-			}
-			if !flushing {
-				// A new deadline set meanwhile applies.
-				dl = f.wdl.Load()
-			}
-			continue
+			return 0, errNoRoom
 		}
 		return 0, &net.OpError{Op: "write", Net: "tcp", Err: os.NewSyscallError("write", errno)}
 	}
@@ -465,7 +500,8 @@ func (f *fdConn) Close() error {
 //
 // Frames still corked are sent first, waiting up to flushTimeout for room:
 // a frame that Write reported sent (a close frame written just before,
-// most often) must not be dropped. A writer blocked meanwhile gives up.
+// most often) must not be dropped. A backlog gets a millisecond: its peer
+// has been reading too slowly already. A writer blocked meanwhile gives up.
 func (f *fdConn) shutdown(flushTimeout time.Duration) error {
 	f.shut.Store(true)
 	f.wakeWriter()
@@ -473,9 +509,18 @@ func (f *fdConn) shutdown(flushTimeout time.Duration) error {
 	if f.out != nil {
 		pend := f.out
 		f.out = nil
-		_, _ = f.writev(*pend, nil, time.Now().Add(flushTimeout).UnixNano(), true, true)
+		dl := time.Now().Add(flushTimeout).UnixNano()
+		if f.backlog {
+			// A peer that left a backlog unread gets what fits now;
+			// waiting for it would hold up whoever ends the
+			// connection (the loop, often) for flushTimeout.
+			dl = time.Now().Add(time.Millisecond).UnixNano()
+			f.backlog = false
+		}
+		_, _ = f.writev(*pend, nil, dl, true, true)
 		putBuf(pend)
 	}
+	f.settle()
 	if f.werr == nil {
 		f.werr = &net.OpError{Op: "write", Net: "tcp", Err: net.ErrClosed}
 	}

@@ -86,6 +86,12 @@ type epollLoop struct {
 	// connections whose input gave answers wait in flushQ (flagged
 	// queued) until the round ends, flushQ is full, or the first has
 	// waited flushHold since flushSince (Unix ns).
+	// qlimit is EventLoopOptions.WriteQueueBytes; nconns counts the
+	// connections in the epoll set (a write to a loop's only one waits
+	// rather than queue: queueRest).
+	qlimit int
+	nconns atomic.Int32
+
 	ring       *uring.Ring
 	flushQ     []*eventConn
 	flushSince int64
@@ -106,6 +112,7 @@ func newEventBackend(opts EventLoopOptions) (eventBackend, error) {
 		}
 		l.budget.limit = opts.PendingBytes
 		l.scratch.partsAbove = opts.PartsAbove
+		l.qlimit = opts.WriteQueueBytes
 		if !opts.NoIOUring {
 			l.startRing()
 		}
@@ -388,8 +395,14 @@ func (l *epollLoop) run() {
 				continue // ended earlier in this batch
 			}
 			if ev.Events&syscall.EPOLLOUT != 0 {
+				// Off before the writer wakes: one that finds no room
+				// again turns it back on after this.
 				l.watchWritable(&ec.fdc, false)
 				ec.fdc.wakeWriter()
+				if err := l.drain(ec); err != nil {
+					l.finish(ec, ec.c.readFailed(err), true)
+					continue
+				}
 			}
 			if ev.Events&^syscall.EPOLLOUT != 0 {
 				if ev.Events&(syscall.EPOLLRDHUP|syscall.EPOLLHUP|syscall.EPOLLERR) != 0 {
@@ -405,7 +418,7 @@ func (l *epollLoop) run() {
 				// again until the read returns the end (read and
 				// readAdmitted go on doing so), even if this read found
 				// a message that must wait for room.
-				if ec.ending && !ec.done && l.conns[ev.Fd] == ec {
+				if ec.ending && !ec.done && l.conns[ev.Fd] == ec && !ec.fdc.inputHeld() {
 					if ec.stalled {
 						l.budget.take(ec)
 					}
@@ -456,6 +469,7 @@ func (l *epollLoop) register(ec *eventConn) {
 		return
 	}
 	l.conns[fd] = ec
+	l.nconns.Add(1)
 	in, bp := c.rbuf[c.rpos:c.rend], c.rbufp
 	c.rbufp = nil
 	var err error
@@ -483,6 +497,9 @@ func (l *epollLoop) register(ec *eventConn) {
 func (l *epollLoop) readable(ec *eventConn) {
 	if ec.stalled {
 		return // its bytes wait in the kernel until the loop admits it
+	}
+	if !ec.fdc.mayRead() {
+		return // until its write queue drains (fdConn.settle)
 	}
 	ec.fdc.handling()
 	defer l.current.Store(nil)
@@ -659,6 +676,7 @@ func (l *epollLoop) finish(ec *eventConn, err error, registered bool) {
 	if registered {
 		_ = syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_DEL, int(ec.fdc.fd), nil)
 		l.conns[ec.fdc.fd] = nil
+		l.nconns.Add(-1)
 	}
 	_ = c.closeTransport()
 	_ = ec.fdc.Close()

@@ -1,0 +1,228 @@
+//go:build linux
+
+package websocket
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"net"
+	"sync"
+	"testing"
+	"time"
+)
+
+// connsByName records the server side of each connection by the first
+// message its peer sends, and echoes every message.
+type connsByName struct {
+	mu     sync.Mutex
+	conns  map[string]*Conn
+	closed chan *Conn
+}
+
+func newConnsByName() *connsByName {
+	return &connsByName{conns: map[string]*Conn{}, closed: make(chan *Conn, 8)}
+}
+
+func (h *connsByName) OnMessage(c *Conn, typ MessageType, p []byte) {
+	h.mu.Lock()
+	if len(p) < 16 {
+		if _, ok := h.conns[string(p)]; !ok {
+			h.conns[string(p)] = c
+		}
+	}
+	h.mu.Unlock()
+	_ = c.Write(context.Background(), typ, p)
+}
+
+func (h *connsByName) OnClose(c *Conn, _ error) { h.closed <- c }
+
+func (h *connsByName) conn(name string) *Conn {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.conns[name]
+}
+
+// namedPeer dials a raw peer that introduces itself with name and reads
+// the echo; with a small receive buffer when slow is set.
+func namedPeer(t *testing.T, url, name string, slow bool) *rawPeer {
+	t.Helper()
+	p := dialRawPeer(t, url, "")
+	_ = p.nc.SetDeadline(time.Now().Add(60 * time.Second))
+	if slow {
+		_ = p.nc.(*net.TCPConn).SetReadBuffer(16 << 10)
+	}
+	p.send(t, clientFrame(true, opText, []byte(name)))
+	if _, got := p.readFrame(t); string(got) != name {
+		t.Fatalf("%s: echo %q", name, got)
+	}
+	return p
+}
+
+// waitFor polls cond until it holds; the test fails after a minute.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for end := time.Now().Add(time.Minute); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("never: %s", what)
+		}
+	}
+}
+
+// numbered is message i of a stream: its number, then filler.
+func numbered(i, size int) []byte {
+	b := bytes.Repeat([]byte{byte(i)}, size)
+	binary.BigEndian.PutUint32(b, uint32(i))
+	return b
+}
+
+// TestEventSlowReaderQueues: a peer sends echo requests and reads none of
+// the answers. Its answers fill the socket buffers, then its write queue,
+// and the loop stops reading it; another connection of the same loop is
+// still served. When the slow peer reads at last, every answer arrives, in
+// order, and every request it sent is answered. Before the queue, the
+// loop's handler waited for room in the slow peer's socket, and the other
+// connection waited with it.
+func TestEventSlowReaderQueues(t *testing.T) {
+	loop := newEpollLoopT(t)
+	h := newConnsByName()
+	url := serveLoop(t, loop, nil, h)
+	slow := namedPeer(t, url, "slow", true)
+	fast := namedPeer(t, url, "fast", false)
+	before := backlogsQueued.Load()
+
+	const n, size = 400, 32 << 10 // 12.5 MiB of answers
+	sent := make(chan error, 1)
+	go func() {
+		for i := range n {
+			if _, err := slow.nc.Write(clientFrame(true, opBinary, numbered(i, size))); err != nil {
+				sent <- fmt.Errorf("request %d: %w", i, err)
+				return
+			}
+		}
+		sent <- nil
+	}()
+	sc := h.conn("slow")
+	waitFor(t, "the slow peer's answers queued and its input held", func() bool {
+		return backlogsQueued.Load() > before && sc.ev.Load().fdc.inputHeld()
+	})
+
+	for i := range 3 {
+		msg := fmt.Sprintf("fast %d", i)
+		fast.send(t, clientFrame(true, opText, []byte(msg)))
+		if _, got, err := fast.tryReadFrame(); err != nil || string(got) != msg {
+			t.Fatalf("the other connection: %q, %v (the loop waits for the slow reader)", got, err)
+		}
+	}
+
+	for i := range n {
+		op, got, err := slow.tryReadFrame()
+		if err != nil {
+			t.Fatalf("answer %d: %v", i, err)
+		}
+		if op != opBinary || !bytes.Equal(got, numbered(i, size)) {
+			t.Fatalf("answer %d: %v of %d bytes, not request %d", i, op, len(got), i)
+		}
+	}
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	slow.send(t, clientFrame(true, opText, []byte("after")))
+	if _, got := slow.readFrame(t); string(got) != "after" {
+		t.Fatalf("after the queue drained: %q", got)
+	}
+}
+
+// TestEventWriterWaitingHoldsInput: a goroutine writes more to a
+// connection than its socket buffers and write queue hold while the peer
+// does not read, so it waits for room holding the connection's write
+// lock. The peer sends meanwhile: the loop leaves that input unread (a
+// handler answering it would wait for the writer) and goes on serving
+// another connection. Once the peer reads, everything arrives and its
+// message is answered.
+func TestEventWriterWaitingHoldsInput(t *testing.T) {
+	loop := newEpollLoopT(t)
+	h := newConnsByName()
+	url := serveLoop(t, loop, nil, h)
+	slow := namedPeer(t, url, "slow", true)
+	fast := namedPeer(t, url, "fast", false)
+
+	const n, size = 24, 256 << 10 // 6 MiB, past the 1 MiB queue
+	sc := h.conn("slow")
+	wrote := make(chan error, 1)
+	go func() {
+		for i := range n {
+			if err := sc.Write(context.Background(), MessageBinary, numbered(i, size)); err != nil {
+				wrote <- fmt.Errorf("message %d: %w", i, err)
+				return
+			}
+		}
+		wrote <- nil
+	}()
+	fdc := &sc.ev.Load().fdc
+	waitFor(t, "the writer waiting for room", func() bool {
+		return fdc.hold.Load()&holdOut != 0
+	})
+	slow.send(t, clientFrame(true, opText, []byte("meanwhile")))
+	waitFor(t, "the loop leaving the slow peer's input unread", fdc.inputHeld)
+
+	fast.send(t, clientFrame(true, opText, []byte("fast")))
+	if _, got, err := fast.tryReadFrame(); err != nil || string(got) != "fast" {
+		t.Fatalf("the other connection: %q, %v (the loop waits for the writer)", got, err)
+	}
+
+	next, answered := 0, false
+	for next < n || !answered {
+		op, got, err := slow.tryReadFrame()
+		if err != nil {
+			t.Fatalf("after %d messages: %v", next, err)
+		}
+		switch {
+		case op == opText && string(got) == "meanwhile" && !answered:
+			answered = true
+		case op == opBinary && next < n && bytes.Equal(got, numbered(next, size)):
+			next++
+		default:
+			t.Fatalf("after %d messages: %v of %d bytes", next, op, len(got))
+		}
+	}
+	if err := <-wrote; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestEventCloseNowWithBacklog: a connection whose peer left a backlog
+// unread ends at once on CloseNow, and OnClose is called; the loop is not
+// held for the close timeout sending what the peer does not read.
+func TestEventCloseNowWithBacklog(t *testing.T) {
+	loop := newEpollLoopT(t)
+	h := newConnsByName()
+	url := serveLoop(t, loop, &AcceptOptions{CloseTimeout: time.Hour}, h)
+	slow := namedPeer(t, url, "slow", true)
+	fast := namedPeer(t, url, "fast", false)
+	sc := h.conn("slow")
+	go func() {
+		for i := 0; ; i++ {
+			if _, err := slow.nc.Write(clientFrame(true, opBinary, numbered(i, 32<<10))); err != nil {
+				return
+			}
+		}
+	}()
+	waitFor(t, "a backlog", sc.ev.Load().fdc.inputHeld)
+	if err := sc.CloseNow(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case c := <-h.closed:
+		if c != sc {
+			t.Fatal("OnClose for another connection")
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("OnClose never came")
+	}
+	fast.send(t, clientFrame(true, opText, []byte("fast")))
+	if _, got := fast.readFrame(t); string(got) != "fast" {
+		t.Fatalf("the other connection: %q", got)
+	}
+}
