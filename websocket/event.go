@@ -29,8 +29,8 @@ import (
 // deadline or from a goroutine of your own. Messages to one connection go
 // one at a time, so a handler that writes to a connection while another
 // goroutine's write to it waits for room waits for that write too; the
-// loop does not read a connection while a write to it waits or its queue
-// holds bytes, so this happens only to a handler already running.
+// loop does not read a connection while a write to it waits, or while its
+// queue is half full, so this happens only to a handler already running.
 type EventHandler interface {
 	// OnMessage is called once per data message, in order. p is valid only
 	// during the call: copy it to keep it.
@@ -133,8 +133,9 @@ type EventLoopOptions struct {
 	// buffer full leaves what did not fit in the connection's queue and
 	// returns, so a slow reader does not hold up the loop and the other
 	// connections it serves; the loop sends the queue as the peer makes
-	// room, and reads nothing more from that connection until the queue
-	// is empty (TCP flow control then slows the peer down). A write whose
+	// room, and reads nothing more from that connection while the queue
+	// holds half the limit or more (TCP flow control then slows the peer
+	// down). A write whose
 	// rest does not fit waits for room, as it would without the queue,
 	// and so does one to a loop's only connection, which holds up nobody.
 	// Zero means DefaultEventWriteQueueBytes; negative turns the queue

@@ -16,9 +16,12 @@ import (
 // lock, which the next handler writing to it waits for. Instead the rest
 // of the write goes to the connection's backlog (fdConn.out, flagged
 // backlog) and the write returns; the loop sends the backlog when epoll
-// reports room. Until the backlog is empty the loop reads nothing more
-// from the connection: a peer that sends requests and reads no answers is
-// slowed down by TCP flow control, not by a queue that grows.
+// reports room. While the backlog holds half the queue's limit or more,
+// the loop reads nothing more from the connection: a peer that sends
+// requests and reads no answers is slowed down by TCP flow control, not by
+// a queue that grows. A shorter backlog does not stop the reading: a peer
+// that reads only after it has written (which TCP allows, as long as one
+// side reads) is not made to wait for a backlog that waits for it.
 //
 // What is in the backlog is accounted as sent: a later write appends to
 // it, so the order of frames stays that of the writes.
@@ -27,8 +30,8 @@ import (
 // tests.
 var backlogsQueued atomic.Int64
 
-// hold bits: holdOut while the backlog holds bytes or a writer waits for
-// room; holdIn when the loop, meanwhile, left input unread.
+// hold bits: holdOut while the backlog is long (longBacklog) or a writer
+// waits for room; holdIn when the loop, meanwhile, left input unread.
 const (
 	holdOut = 1 << iota
 	holdIn
@@ -92,7 +95,7 @@ func (f *fdConn) queueRest(head []byte, bufs net.Buffers, held bool) bool {
 		*f.out = append(*f.out, b...)
 	}
 	f.backlog = true
-	f.hold.Or(holdOut)
+	f.holdIfLong()
 	backlogsQueued.Add(1)
 	f.mu.RLock()
 	if !f.closed {
@@ -102,12 +105,26 @@ func (f *fdConn) queueRest(head []byte, bufs net.Buffers, held bool) bool {
 	return true
 }
 
-// settle releases the hold on the connection's output once nothing is
-// queued any more; the caller holds omu. If the loop left input unread
+// longBacklog reports whether the backlog holds half the queue's limit or
+// more; the caller holds omu.
+func (f *fdConn) longBacklog() bool {
+	return f.backlog && len(*f.out) >= f.loop.qlimit/2
+}
+
+// holdIfLong keeps the loop off the connection's input while the backlog
+// is long; the caller holds omu.
+func (f *fdConn) holdIfLong() {
+	if f.longBacklog() {
+		f.hold.Or(holdOut)
+	}
+}
+
+// settle releases the hold on the connection's input once the backlog is
+// short and no writer waits; the caller holds omu. If the loop left input unread
 // meanwhile, the connection is armed again in the epoll set, which reports
 // what is readable anew (edge-triggered, no new bytes would).
 func (f *fdConn) settle() {
-	if f.backlog || f.hold.Load() == 0 {
+	if f.hold.Load() == 0 || f.longBacklog() {
 		return
 	}
 	if f.hold.Swap(0)&holdIn == 0 {
@@ -134,11 +151,16 @@ func (f *fdConn) settleWrite() {
 }
 
 // drain sends what the backlog holds as far as the socket buffer takes it;
-// the loop calls it when epoll reports room. A writer holding omu sends the
-// backlog itself. A failure is kept for later writes and returned.
+// the loop calls it when epoll reports room. A failure is kept for later
+// writes and returned.
 func (l *epollLoop) drain(ec *eventConn) error {
 	f := &ec.fdc
-	if f.hold.Load()&holdOut == 0 || !f.omu.TryLock() {
+	if !f.omu.TryLock() {
+		// A writer holds omu: one adding to the backlog lets go at
+		// once and would leave the backlog unwatched (the report that
+		// brought the loop here turned EPOLLOUT off), so watch again;
+		// one that waits for room itself sends the backlog.
+		l.watchWritable(f, true)
 		return nil
 	}
 	defer f.omu.Unlock()
@@ -163,6 +185,7 @@ func (l *epollLoop) drain(ec *eventConn) error {
 		// The rest goes to the front, to be sent at the next report.
 		*f.out = (*f.out)[:copy(*f.out, b)]
 		l.watchWritable(f, true)
+		f.settle()
 		return nil
 	case err != nil && f.werr == nil:
 		f.werr = err

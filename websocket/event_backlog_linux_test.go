@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -19,10 +20,11 @@ type connsByName struct {
 	mu     sync.Mutex
 	conns  map[string]*Conn
 	closed chan *Conn
+	seen   chan string // short text messages, as they come, if room
 }
 
 func newConnsByName() *connsByName {
-	return &connsByName{conns: map[string]*Conn{}, closed: make(chan *Conn, 8)}
+	return &connsByName{conns: map[string]*Conn{}, closed: make(chan *Conn, 8), seen: make(chan string, 16)}
 }
 
 func (h *connsByName) OnMessage(c *Conn, typ MessageType, p []byte) {
@@ -33,6 +35,12 @@ func (h *connsByName) OnMessage(c *Conn, typ MessageType, p []byte) {
 		}
 	}
 	h.mu.Unlock()
+	if typ == MessageText && len(p) < 16 {
+		select {
+		case h.seen <- string(p):
+		default:
+		}
+	}
 	_ = c.Write(context.Background(), typ, p)
 }
 
@@ -48,11 +56,23 @@ func (h *connsByName) conn(name string) *Conn {
 // the echo; with a small receive buffer when slow is set.
 func namedPeer(t *testing.T, url, name string, slow bool) *rawPeer {
 	t.Helper()
-	p := dialRawPeer(t, url, "")
-	_ = p.nc.SetDeadline(time.Now().Add(60 * time.Second))
+	d := &net.Dialer{}
 	if slow {
-		_ = p.nc.(*net.TCPConn).SetReadBuffer(16 << 10)
+		// Set before the connection is made: a receive buffer shrunk
+		// on an open connection can leave the sender probing a zero
+		// window for seconds after the reader has emptied it.
+		d.Control = func(_, _ string, rc syscall.RawConn) error {
+			var err error
+			if cerr := rc.Control(func(fd uintptr) {
+				err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 16<<10)
+			}); cerr != nil {
+				return cerr
+			}
+			return err
+		}
 	}
+	p := dialRawPeerVia(t, d, url, "")
+	_ = p.nc.SetDeadline(time.Now().Add(60 * time.Second))
 	p.send(t, clientFrame(true, opText, []byte(name)))
 	if _, got := p.readFrame(t); string(got) != name {
 		t.Fatalf("%s: echo %q", name, got)
@@ -224,5 +244,105 @@ func TestEventCloseNowWithBacklog(t *testing.T) {
 	fast.send(t, clientFrame(true, opText, []byte("fast")))
 	if _, got := fast.readFrame(t); string(got) != "fast" {
 		t.Fatalf("the other connection: %q", got)
+	}
+}
+
+// TestEventBacklogManyWriters: goroutines write many short messages to a
+// connection whose peer reads slowly, so that the loop sends the backlog
+// while they add to it. Every message must arrive, each writer's in its
+// order: a backlog the loop stopped watching for room would leave the
+// peer waiting for ever.
+func TestEventBacklogManyWriters(t *testing.T) {
+	loop := newEpollLoopT(t)
+	h := newConnsByName()
+	url := serveLoop(t, loop, nil, h)
+	slow := namedPeer(t, url, "slow", true)
+	namedPeer(t, url, "other", false) // so that the loop queues
+	sc := h.conn("slow")
+	before := backlogsQueued.Load()
+
+	const writers, each, size = 4, 3000, 1 << 10
+	errs := make(chan error, writers)
+	for w := range writers {
+		go func() {
+			for i := range each {
+				b := numbered(i, size)
+				b[4] = byte(w)
+				if err := sc.Write(context.Background(), MessageBinary, b); err != nil {
+					errs <- fmt.Errorf("writer %d, message %d: %w", w, i, err)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	// Nothing is read until the buffers are full and writes queue.
+	waitFor(t, "a write queued", func() bool { return backlogsQueued.Load() > before })
+	next := make([]int, writers)
+	for got := 0; got < writers*each; got++ {
+		if got%500 == 0 {
+			time.Sleep(2 * time.Millisecond) // a slow reader
+		}
+		op, p, err := slow.tryReadFrame()
+		if err != nil {
+			t.Fatalf("after %d messages: %v", got, err)
+		}
+		if op != opBinary || len(p) != size {
+			t.Fatalf("after %d messages: %v of %d bytes", got, op, len(p))
+		}
+		w, i := int(p[4]), int(binary.BigEndian.Uint32(p))
+		if w >= writers || i != next[w] {
+			t.Fatalf("writer %d's message %d, want its %d", w, i, next[w])
+		}
+		next[w]++
+	}
+	for range writers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestEventShortBacklogKeepsReading: a backlog shorter than half the
+// queue does not stop the loop reading the connection. The server's socket
+// buffer is made small, a goroutine writes 256 KiB to a peer that does not
+// read, and the peer sends a message: the handler must get it before the
+// peer reads anything. The answer follows the long message.
+func TestEventShortBacklogKeepsReading(t *testing.T) {
+	loop := newEpollLoopT(t)
+	h := newConnsByName()
+	url := serveLoop(t, loop, nil, h)
+	slow := namedPeer(t, url, "slow", true)
+	namedPeer(t, url, "other", false) // so that the loop queues
+	for range 2 {
+		<-h.seen // the two introductions
+	}
+	sc := h.conn("slow")
+	fdc := &sc.ev.Load().fdc
+	if err := syscall.SetsockoptInt(int(fdc.fd), syscall.SOL_SOCKET, syscall.SO_SNDBUF, 16<<10); err != nil {
+		t.Fatal(err)
+	}
+	before := backlogsQueued.Load()
+	big := numbered(7, 256<<10)
+	if err := sc.Write(context.Background(), MessageBinary, big); err != nil {
+		t.Fatal(err)
+	}
+	if backlogsQueued.Load() == before {
+		t.Fatal("the long write was not queued")
+	}
+	slow.send(t, clientFrame(true, opText, []byte("meanwhile")))
+	select {
+	case got := <-h.seen:
+		if got != "meanwhile" {
+			t.Fatalf("handler got %q", got)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the loop did not read the connection while a short backlog waited")
+	}
+	if fdc.inputHeld() {
+		t.Fatal("input held with a short backlog")
+	}
+	if err := readFramesOf(slow, len(big), "", "meanwhile"); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -130,6 +130,7 @@ func (f *fdConn) writeBuffers(bufs net.Buffers) (int64, error) {
 		for _, b := range bufs {
 			*f.out = append(*f.out, b...)
 		}
+		f.holdIfLong()
 		f.omu.Unlock()
 		return int64(total), nil
 	}

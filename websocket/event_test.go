@@ -402,8 +402,15 @@ type rawPeer struct {
 
 func dialRawPeer(t *testing.T, url string, extraHeaders string) *rawPeer {
 	t.Helper()
+	return dialRawPeerVia(t, &net.Dialer{}, url, extraHeaders)
+}
+
+// dialRawPeerVia is dialRawPeer with the dialer d (to set socket options
+// before the connection is made).
+func dialRawPeerVia(t *testing.T, d *net.Dialer, url string, extraHeaders string) *rawPeer {
+	t.Helper()
 	addr := strings.TrimPrefix(url, "ws://")
-	nc, err := net.Dial("tcp", addr)
+	nc, err := d.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
