@@ -57,21 +57,21 @@ func (f *fdConn) mayRead() bool {
 func (f *fdConn) inputHeld() bool { return f.hold.Load()&holdIn != 0 }
 
 // queueRest puts head and bufs, what a write could not place in the socket
-// buffer, in the backlog, and reports whether it did: not when the queue
-// is off, not past its limit, and not on a loop that serves this
-// connection alone, where waiting holds up nobody and a copy would be
-// wasted. held says that the caller holds omu.
-func (f *fdConn) queueRest(head []byte, bufs net.Buffers, held bool) bool {
+// buffer, in the backlog, and returns how many bytes it queued, 0 when it
+// did not: not when the queue is off, not past its limit, and not on a
+// loop that serves this connection alone, where waiting holds up nobody
+// and a copy would be wasted. held says that the caller holds omu.
+func (f *fdConn) queueRest(head []byte, bufs net.Buffers, held bool) int {
 	l := f.loop
 	if l.qlimit <= 0 || l.nconns.Load() <= 1 {
-		return false
+		return 0
 	}
 	rest := len(head)
 	for _, b := range bufs {
 		rest += len(b)
 	}
 	if rest > l.qlimit {
-		return false
+		return 0
 	}
 	if !held {
 		f.omu.Lock()
@@ -84,7 +84,7 @@ func (f *fdConn) queueRest(head []byte, bufs net.Buffers, held bool) bool {
 		have = len(*f.out)
 	}
 	if have+rest > l.qlimit {
-		return false
+		return 0
 	}
 	if f.out == nil {
 		f.out = getBuf(rest)
@@ -102,7 +102,7 @@ func (f *fdConn) queueRest(head []byte, bufs net.Buffers, held bool) bool {
 		l.watchWritable(f, true)
 	}
 	f.mu.RUnlock()
-	return true
+	return rest
 }
 
 // longBacklog reports whether the backlog holds half the queue's limit or

@@ -80,6 +80,25 @@ func namedPeer(t *testing.T, url, name string, slow bool) *rawPeer {
 	return p
 }
 
+// slowAndOther serves a loop of one goroutine that echoes (connsByName)
+// and dials two peers: "slow", with a small receive buffer, and "fast".
+// A second connection also lets the loop queue (queueRest).
+func slowAndOther(t *testing.T, opts *AcceptOptions) (h *connsByName, slow, fast *rawPeer) {
+	t.Helper()
+	h = newConnsByName()
+	url := serveLoop(t, newEpollLoopT(t), opts, h)
+	return h, namedPeer(t, url, "slow", true), namedPeer(t, url, "fast", false)
+}
+
+// mustEcho sends msg from p and wants it back.
+func mustEcho(t *testing.T, p *rawPeer, msg, what string) {
+	t.Helper()
+	p.send(t, clientFrame(true, opText, []byte(msg)))
+	if _, got, err := p.tryReadFrame(); err != nil || string(got) != msg {
+		t.Fatalf("%s: %q, %v", what, got, err)
+	}
+}
+
 // waitFor polls cond until it holds; the test fails after a minute.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -105,11 +124,7 @@ func numbered(i, size int) []byte {
 // loop's handler waited for room in the slow peer's socket, and the other
 // connection waited with it.
 func TestEventSlowReaderQueues(t *testing.T) {
-	loop := newEpollLoopT(t)
-	h := newConnsByName()
-	url := serveLoop(t, loop, nil, h)
-	slow := namedPeer(t, url, "slow", true)
-	fast := namedPeer(t, url, "fast", false)
+	h, slow, fast := slowAndOther(t, nil)
 	before := backlogsQueued.Load()
 
 	const n, size = 400, 32 << 10 // 12.5 MiB of answers
@@ -129,11 +144,7 @@ func TestEventSlowReaderQueues(t *testing.T) {
 	})
 
 	for i := range 3 {
-		msg := fmt.Sprintf("fast %d", i)
-		fast.send(t, clientFrame(true, opText, []byte(msg)))
-		if _, got, err := fast.tryReadFrame(); err != nil || string(got) != msg {
-			t.Fatalf("the other connection: %q, %v (the loop waits for the slow reader)", got, err)
-		}
+		mustEcho(t, fast, fmt.Sprintf("fast %d", i), "the other connection (the loop waits for the slow reader)")
 	}
 
 	for i := range n {
@@ -148,10 +159,7 @@ func TestEventSlowReaderQueues(t *testing.T) {
 	if err := <-sent; err != nil {
 		t.Fatal(err)
 	}
-	slow.send(t, clientFrame(true, opText, []byte("after")))
-	if _, got := slow.readFrame(t); string(got) != "after" {
-		t.Fatalf("after the queue drained: %q", got)
-	}
+	mustEcho(t, slow, "after", "after the queue drained")
 }
 
 // TestEventWriterWaitingHoldsInput: a goroutine writes more to a
@@ -162,11 +170,7 @@ func TestEventSlowReaderQueues(t *testing.T) {
 // another connection. Once the peer reads, everything arrives and its
 // message is answered.
 func TestEventWriterWaitingHoldsInput(t *testing.T) {
-	loop := newEpollLoopT(t)
-	h := newConnsByName()
-	url := serveLoop(t, loop, nil, h)
-	slow := namedPeer(t, url, "slow", true)
-	fast := namedPeer(t, url, "fast", false)
+	h, slow, fast := slowAndOther(t, nil)
 
 	const n, size = 24, 256 << 10 // 6 MiB, past the 1 MiB queue
 	sc := h.conn("slow")
@@ -187,10 +191,7 @@ func TestEventWriterWaitingHoldsInput(t *testing.T) {
 	slow.send(t, clientFrame(true, opText, []byte("meanwhile")))
 	waitFor(t, "the loop leaving the slow peer's input unread", fdc.inputHeld)
 
-	fast.send(t, clientFrame(true, opText, []byte("fast")))
-	if _, got, err := fast.tryReadFrame(); err != nil || string(got) != "fast" {
-		t.Fatalf("the other connection: %q, %v (the loop waits for the writer)", got, err)
-	}
+	mustEcho(t, fast, "fast", "the other connection (the loop waits for the writer)")
 
 	next, answered := 0, false
 	for next < n || !answered {
@@ -216,11 +217,7 @@ func TestEventWriterWaitingHoldsInput(t *testing.T) {
 // unread ends at once on CloseNow, and OnClose is called; the loop is not
 // held for the close timeout sending what the peer does not read.
 func TestEventCloseNowWithBacklog(t *testing.T) {
-	loop := newEpollLoopT(t)
-	h := newConnsByName()
-	url := serveLoop(t, loop, &AcceptOptions{CloseTimeout: time.Hour}, h)
-	slow := namedPeer(t, url, "slow", true)
-	fast := namedPeer(t, url, "fast", false)
+	h, slow, fast := slowAndOther(t, &AcceptOptions{CloseTimeout: time.Hour})
 	sc := h.conn("slow")
 	go func() {
 		for i := 0; ; i++ {
@@ -241,10 +238,7 @@ func TestEventCloseNowWithBacklog(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatal("OnClose never came")
 	}
-	fast.send(t, clientFrame(true, opText, []byte("fast")))
-	if _, got := fast.readFrame(t); string(got) != "fast" {
-		t.Fatalf("the other connection: %q", got)
-	}
+	mustEcho(t, fast, "fast", "the other connection")
 }
 
 // TestEventBacklogManyWriters: goroutines write many short messages to a
@@ -253,11 +247,7 @@ func TestEventCloseNowWithBacklog(t *testing.T) {
 // order: a backlog the loop stopped watching for room would leave the
 // peer waiting for ever.
 func TestEventBacklogManyWriters(t *testing.T) {
-	loop := newEpollLoopT(t)
-	h := newConnsByName()
-	url := serveLoop(t, loop, nil, h)
-	slow := namedPeer(t, url, "slow", true)
-	namedPeer(t, url, "other", false) // so that the loop queues
+	h, slow, _ := slowAndOther(t, nil)
 	sc := h.conn("slow")
 	before := backlogsQueued.Load()
 
@@ -309,11 +299,7 @@ func TestEventBacklogManyWriters(t *testing.T) {
 // read, and the peer sends a message: the handler must get it before the
 // peer reads anything. The answer follows the long message.
 func TestEventShortBacklogKeepsReading(t *testing.T) {
-	loop := newEpollLoopT(t)
-	h := newConnsByName()
-	url := serveLoop(t, loop, nil, h)
-	slow := namedPeer(t, url, "slow", true)
-	namedPeer(t, url, "other", false) // so that the loop queues
+	h, slow, _ := slowAndOther(t, nil)
 	for range 2 {
 		<-h.seen // the two introductions
 	}

@@ -369,12 +369,10 @@ func (f *fdConn) writev(head []byte, bufs net.Buffers, dl int64, flushing, held 
 			}
 		}
 		if err == errNoRoom {
-			if !flushing && f.queueRest(head, bufs, held) {
-				rest := len(head)
-				for _, b := range bufs {
-					rest += len(b)
+			if !flushing {
+				if q := f.queueRest(head, bufs, held); q > 0 {
+					return n + int64(q), nil
 				}
-				return n + int64(rest), nil
 			}
 			f.hold.Or(holdOut)
 			wait := f.waitWritable

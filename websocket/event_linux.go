@@ -82,16 +82,16 @@ type epollLoop struct {
 	lastRead  *eventConn
 	done      chan struct{}
 
-	// ring, when set, sends the answers of a round in one system call:
-	// connections whose input gave answers wait in flushQ (flagged
-	// queued) until the round ends, flushQ is full, or the first has
-	// waited flushHold since flushSince (Unix ns).
 	// qlimit is EventLoopOptions.WriteQueueBytes; nconns counts the
 	// connections in the epoll set (a write to a loop's only one waits
 	// rather than queue: queueRest).
 	qlimit int
 	nconns atomic.Int32
 
+	// ring, when set, sends the answers of a round in one system call:
+	// connections whose input gave answers wait in flushQ (flagged
+	// queued) until the round ends, flushQ is full, or the first has
+	// waited flushHold since flushSince (Unix ns).
 	ring       *uring.Ring
 	flushQ     []*eventConn
 	flushSince int64
@@ -499,7 +499,7 @@ func (l *epollLoop) readable(ec *eventConn) {
 		return // its bytes wait in the kernel until the loop admits it
 	}
 	if !ec.fdc.mayRead() {
-		return // until its write queue drains (fdConn.settle)
+		return // until its output is no longer held (fdConn.settle)
 	}
 	ec.fdc.handling()
 	defer l.current.Store(nil)
