@@ -97,7 +97,7 @@ type Conn struct {
 	payloadSrc   *payloadSource
 	inflater     io.Reader
 
-	// ev is set while an EventLoop serves the connection (event.go).
+	// ev is set while an EventLoop serves the connection (event_conn_linux.go).
 	ev atomic.Pointer[eventConn]
 }
 

@@ -1,3 +1,7 @@
+//go:build unix
+
+// The programs these tests run are shell scripts, and they signal them.
+
 package main
 
 import (

@@ -12,7 +12,6 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -144,9 +143,7 @@ func startPeer(t *testing.T, name string, args ...string) *peer {
 		exited: make(chan struct{}),
 	}
 	p.cmd = exec.Command(name, args...)
-	// Setpgid lets cleanup kill helpers the peer may start; Pdeathsig
-	// stops the peer if the test binary dies first.
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	p.cmd.SysProcAttr = peerProcAttr()
 	p.cmd.Stderr = p.stderr
 	stdout, err := p.cmd.StdoutPipe()
 	if err != nil {
@@ -192,7 +189,7 @@ func startPeer(t *testing.T, name string, args ...string) *peer {
 		select {
 		case <-p.exited:
 		default:
-			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+			killPeer(p.cmd.Process)
 			go func() { // unblock the scanner if nobody reads events
 				for range p.events {
 				}

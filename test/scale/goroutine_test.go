@@ -1,4 +1,4 @@
-//go:build !race
+//go:build linux && !race
 
 // The race detector allows 8128 live goroutines, fewer than this test holds.
 

@@ -1,3 +1,8 @@
+//go:build linux
+
+// The limits and memory figures come from Linux (RLIMIT_NOFILE as its
+// syscall package spells it, /proc/self/status).
+
 // Package scale holds a test at the most connections one process may hold:
 // the server runs in the test process, the clients in child processes, so
 // that only the server's descriptors count against its limit.
