@@ -16,9 +16,9 @@ type eventConn struct {
 	c *Conn
 	h EventHandler
 
-	// fdc is the connection's transport in event mode on Linux (its
-	// descriptor, taken out of Go's poller); empty elsewhere. It is also
-	// the Conn's net.Conn, which saves an allocation per connection.
+	// fdc is the connection's transport in event mode (its descriptor,
+	// taken out of Go's poller). It is also the Conn's net.Conn, which
+	// saves an allocation per connection.
 	fdc fdConn
 
 	left  *[]byte // unparsed tail of the last input: part of a frame header or a control frame
