@@ -8,8 +8,8 @@
 #   peers        with CI=true, every peer must be present (no skipped tests)
 #   gofmt        no file needs formatting
 #   vet          go vet ./...
-#   staticcheck  honnef.co/go/tools staticcheck, pinned below
-#   cross        the library and the command build for Windows, macOS, FreeBSD, Linux on arm64/386/arm/riscv64 (and the library for js/wasm)
+#   staticcheck  honnef.co/go/tools staticcheck, pinned below, for Linux, macOS and Windows
+#   cross        the library and the command build for Windows, macOS, FreeBSD, Linux on arm64/386/arm/riscv64 (and the library for js/wasm); the whole module, tests included, vets on Windows, macOS and FreeBSD
 #   test         go test -race -count=1 ./...  (unit, conformance, interop)
 #   fuzz         test/fuzz.sh, when present
 #   microbench   every go test -bench once, and the 0 allocs/op test
@@ -103,11 +103,12 @@ section cross
 # knows recvfrom only through socketcall).
 for target in windows/amd64 darwin/arm64 freebsd/amd64 linux/arm64 linux/386 linux/arm linux/riscv64; do
 	GOOS=${target%/*} GOARCH=${target#*/} go build ./websocket/... ./cmd/...
-	GOOS=${target%/*} GOARCH=${target#*/} go vet ./websocket
-done
-# The tests of the whole module build on the other systems too.
-for goos in windows darwin freebsd; do
-	GOOS=$goos go vet ./...
+	# On the other systems the whole module, tests included, must build.
+	pkgs=./...
+	if [[ ${target%/*} == linux ]]; then
+		pkgs=./websocket
+	fi
+	GOOS=${target%/*} GOARCH=${target#*/} go vet "$pkgs"
 done
 GOOS=js GOARCH=wasm go build ./websocket
 
