@@ -66,7 +66,10 @@ type EventPartHandler interface {
 	// empty when final is set. final is set on the last part, once the
 	// whole message has been checked (a text message's UTF-8 too); a
 	// message that breaks the rules midway ends the connection with no
-	// final part, and OnClose reports why.
+	// final part, and OnClose reports why. A handler that passes the
+	// message on through a MessageWriter ends it with CloseWith(p) on
+	// the final part, so that part and the end of the message leave as
+	// one frame.
 	OnMessagePart(c *Conn, typ MessageType, p []byte, final bool)
 }
 

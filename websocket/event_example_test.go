@@ -97,13 +97,16 @@ func (h *streamEcho) OnMessagePart(c *websocket.Conn, typ websocket.MessageType,
 		h.w[c] = w
 		h.mu.Unlock()
 	}
-	_, err := w.Write(p) // a long p leaves as one frame, with no copy
-	if err != nil || final {
-		_ = w.Close()
-		h.mu.Lock()
-		delete(h.w, c)
-		h.mu.Unlock()
+	if !final {
+		if _, err := w.Write(p); err == nil { // a long p leaves as one frame, with no copy
+			return
+		}
 	}
+	// The last part and the end of the message leave in one frame.
+	_ = w.CloseWith(p)
+	h.mu.Lock()
+	delete(h.w, c)
+	h.mu.Unlock()
 }
 
 // A handler that takes messages longer than PartsAbove in parts: the echo

@@ -78,13 +78,14 @@ func (r *partRecorder) OnMessagePart(c *Conn, typ MessageType, p []byte, final b
 		r.writers[c] = w
 		r.mu.Unlock()
 	}
-	_, _ = w.Write(p)
-	if final {
-		_ = w.Close()
-		r.mu.Lock()
-		delete(r.writers, c)
-		r.mu.Unlock()
+	if !final {
+		_, _ = w.Write(p)
+		return
 	}
+	_ = w.CloseWith(p) // the last part and the end of the message in one frame
+	r.mu.Lock()
+	delete(r.writers, c)
+	r.mu.Unlock()
 }
 
 func (r *partRecorder) OnClose(c *Conn, err error) {

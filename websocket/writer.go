@@ -43,7 +43,7 @@ type MessageWriter struct {
 // Write adds p to the message.
 func (w *MessageWriter) Write(p []byte) (int, error) {
 	if w.closed {
-		return 0, errors.New("websocket: write to a closed message writer")
+		return 0, errWriterClosed
 	}
 	if w.err != nil {
 		return 0, w.err
@@ -97,6 +97,9 @@ func (w *MessageWriter) sendFrame(fin bool, p []byte) error {
 	return err
 }
 
+// errWriterClosed is returned by a write to a MessageWriter after Close.
+var errWriterClosed = errors.New("websocket: write to a closed message writer")
+
 // Close sends what is left of the message as its final frame. It does not
 // close the connection.
 func (w *MessageWriter) Close() error {
@@ -104,11 +107,7 @@ func (w *MessageWriter) Close() error {
 		return nil
 	}
 	w.closed = true
-	defer func() {
-		putBuf(w.bp)
-		w.bp, w.buf = nil, nil
-		release(&w.c.msem)
-	}()
+	defer w.release()
 	if w.err != nil {
 		return w.err
 	}
@@ -118,4 +117,53 @@ func (w *MessageWriter) Close() error {
 		}
 	}
 	return w.flushFrame(true)
+}
+
+// CloseWith adds p to the message and ends it: Write(p) then Close, except
+// that p and the end of the message travel together. After a Write of at
+// least the write buffer's size, which goes out at once as a frame of its
+// own, Close has nothing left to send but an empty final frame: one more
+// frame and one more system call a message. CloseWith sends such a p as
+// the final frame itself, which suits a handler that passes a message on
+// in parts and knows which part is the last (EventHandler's OnMessagePart).
+func (w *MessageWriter) CloseWith(p []byte) error {
+	if w.closed {
+		if len(p) == 0 {
+			return nil
+		}
+		return errWriterClosed
+	}
+	if w.err != nil || w.deflating() {
+		// Compressed output is held back until Close anyway, so the
+		// final frame is never empty.
+		if _, err := w.Write(p); err != nil {
+			_ = w.Close()
+			return err
+		}
+		return w.Close()
+	}
+	w.closed = true
+	defer w.release()
+	for {
+		if len(w.buf) == 0 && len(p) >= cap(w.buf) {
+			return w.sendFrame(true, p)
+		}
+		k := copy(w.buf[len(w.buf):cap(w.buf)], p)
+		w.buf = w.buf[:len(w.buf)+k]
+		p = p[k:]
+		if len(p) == 0 {
+			return w.flushFrame(true)
+		}
+		if err := w.flushFrame(false); err != nil {
+			return err
+		}
+	}
+}
+
+// release gives back the writer's buffer and the connection's message
+// slot once the message has ended.
+func (w *MessageWriter) release() {
+	putBuf(w.bp)
+	w.bp, w.buf = nil, nil
+	release(&w.c.msem)
 }

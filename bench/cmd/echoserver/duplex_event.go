@@ -91,7 +91,11 @@ func (h *echoHandler) OnMessagePart(c *websocket.Conn, typ websocket.MessageType
 			h.mu.Unlock()
 		}
 	}
-	if _, err := w.Write(p); err != nil || final {
+	if final {
+		_ = w.CloseWith(p) // the last part and the end of the message in one frame
+		return
+	}
+	if _, err := w.Write(p); err != nil {
 		_ = w.Close()
 	}
 }
