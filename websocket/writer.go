@@ -7,10 +7,11 @@ import (
 )
 
 // Writer starts a message of type typ and returns a writer for its payload;
-// Close on the writer ends the message. The payload goes out in frames of up
-// to the write buffer size as it is written, so a message of any length
-// streams in bounded memory. No other message can be written until the
-// writer is closed; control frames still can.
+// Close on the writer ends the message (CloseWith ends it with its last
+// bytes). The payload goes out in frames of up to the write buffer size as
+// it is written, so a message of any length streams in bounded memory. No
+// other message can be written until the writer is closed; control frames
+// still can.
 func (c *Conn) Writer(ctx context.Context, typ MessageType) (*MessageWriter, error) {
 	if typ != MessageText && typ != MessageBinary {
 		return nil, fmt.Errorf("websocket: cannot write a message of type %v", typ)
