@@ -96,12 +96,58 @@ func TestHeartbeatDuringCloseHandshake(t *testing.T) {
 	for !c.closeSent.Load() {
 		time.Sleep(time.Millisecond)
 	}
-	c.heartbeatTick()
-	if c.isClosed() {
-		t.Fatal("a heartbeat tick during the close handshake closed the connection")
+	// The tick at the deadline of a ping that got no pong, and the tick
+	// that would send the next ping: neither may end the handshake.
+	for _, outstanding := range []uint64{c.pingSeq.Add(1), 0} {
+		c.hb.mu.Lock()
+		c.hb.seq, c.hb.due = outstanding, time.Time{}
+		c.hb.mu.Unlock()
+		c.heartbeatTick()
+		if c.isClosed() {
+			t.Fatalf("a heartbeat tick (ping outstanding: %v) during the close handshake closed the connection", outstanding != 0)
+		}
 	}
 	close(proceed)
 	if err := <-closed; err != nil {
 		t.Fatalf("Close: %v, want the handshake to complete", err)
+	}
+}
+
+// With a timeout far longer than the interval, pings still go out every
+// interval once their pongs come back, and between them the heartbeat
+// holds no map of waiting pings (Ping's) on the connection.
+func TestHeartbeatIntervalAfterPong(t *testing.T) {
+	pongs := make(chan struct{}, 64)
+	conns := make(chan *Conn, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := Accept(w, r, &AcceptOptions{
+			PingInterval: 20 * time.Millisecond,
+			PingTimeout:  time.Hour,
+			OnPong:       func([]byte) { pongs <- struct{}{} },
+		})
+		if err != nil {
+			return
+		}
+		conns <- c
+		_, _, _ = c.Read(context.Background())
+	}))
+	t.Cleanup(srv.Close)
+	live := dialT(t, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go func() { _, _, _ = live.Read(ctx) }()
+	sc := <-conns
+	for i := range 5 {
+		select {
+		case <-pongs:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("pong %d did not come: the next ping waited for the timeout, not the interval", i+1)
+		}
+	}
+	sc.pingMu.Lock()
+	pings := sc.pings
+	sc.pingMu.Unlock()
+	if pings != nil {
+		t.Fatal("heartbeat pings went through the map of waiting Pings")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -40,13 +41,16 @@ func (c *Conn) Ping(ctx context.Context) (time.Duration, error) {
 	}
 }
 
-// gotPong wakes the Ping waiting for this pong, if any. Unsolicited pongs
-// are allowed (RFC 6455 §5.5.3) and ignored.
+// gotPong records a pong: the heartbeat's, or the one a Ping waits for.
+// Unsolicited pongs are allowed (RFC 6455 §5.5.3) and ignored.
 func (c *Conn) gotPong(p []byte) {
 	if len(p) != 8 {
 		return
 	}
 	seq := binary.BigEndian.Uint64(p)
+	if c.hb != nil && c.hb.pong(seq, c.cfg.pingInterval) {
+		return
+	}
 	c.pingMu.Lock()
 	if ch, ok := c.pings[seq]; ok {
 		close(ch)
@@ -55,38 +59,97 @@ func (c *Conn) gotPong(p []byte) {
 	c.pingMu.Unlock()
 }
 
-// heartbeat pings the peer every interval from a timer, so an idle
-// connection costs no goroutine; when a pong does not come back within the
-// timeout the connection is closed with StatusInternalError ("keepalive ping
-// timeout").
+// heartbeat pings the peer every interval and closes the connection with
+// StatusInternalError ("keepalive ping timeout") when a pong does not come
+// back within the timeout. One timer does it all: it fires to send a ping,
+// and again at the ping's deadline, unless the pong, seen by whoever reads,
+// has moved it on to the next interval. Between its runs nothing waits: no
+// goroutine, context or map per ping, which is what a heartbeat on every
+// one of very many idle connections costs (docs/performance.md).
 type heartbeat struct {
-	t *time.Timer
+	mu      sync.Mutex
+	t       *time.Timer
+	seq     uint64    // the ping awaiting its pong; 0 when none
+	due     time.Time // the timer's current target; a run before it is stale
+	stopped bool
 }
 
-func (h *heartbeat) stop() { h.t.Stop() }
+func (h *heartbeat) stop() {
+	h.mu.Lock()
+	h.stopped = true
+	h.t.Stop()
+	h.mu.Unlock()
+}
+
+// schedule moves the timer to d from now; the caller holds mu. due is
+// taken before the timer is set, so a run of the timer never sees the
+// clock before it.
+func (h *heartbeat) schedule(d time.Duration) {
+	h.due = time.Now().Add(d)
+	h.t.Reset(d)
+}
+
+// pong reports whether seq answers the heartbeat's ping; if so the next
+// ping is due an interval from now.
+func (h *heartbeat) pong(seq uint64, interval time.Duration) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if seq == 0 || seq != h.seq {
+		return false
+	}
+	h.seq = 0
+	if !h.stopped {
+		h.schedule(interval)
+	}
+	return true
+}
 
 func (c *Conn) startHeartbeat() {
-	c.hb = &heartbeat{}
-	c.hb.t = time.AfterFunc(c.cfg.pingInterval, c.heartbeatTick)
+	// c.hb is set before the timer exists, so that its runs see it; h.t
+	// is set under mu, which they take first.
+	h := &heartbeat{}
+	c.hb = h
+	h.mu.Lock()
+	h.due = time.Now().Add(c.cfg.pingInterval)
+	h.t = time.AfterFunc(c.cfg.pingInterval, c.heartbeatTick)
+	h.mu.Unlock()
 }
 
+// heartbeatTick runs when the timer fires: at a ping's deadline with its
+// pong still missing it closes the connection, otherwise it sends the next
+// ping.
 func (c *Conn) heartbeatTick() {
-	if c.isClosed() {
+	h := c.hb
+	h.mu.Lock()
+	if h.stopped || time.Now().Before(h.due) {
+		// A pong moved the timer on after this run was started.
+		h.mu.Unlock()
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.pingTimeout)
-	_, err := c.Ping(ctx)
-	cancel()
+	// Once our close frame is out no ping may follow it, and the close
+	// handshake has its own timeout: a missing pong then says nothing
+	// about the peer, and must not cut the handshake short.
 	if c.isClosed() || c.closeSent.Load() {
-		// Once our close frame is out no ping may follow it, and the
-		// close handshake has its own timeout: a failed ping then says
-		// nothing about the peer, and must not cut the handshake short.
+		h.mu.Unlock()
 		return
 	}
-	if err != nil {
+	if h.seq != 0 {
+		h.stopped = true
+		h.mu.Unlock()
 		_ = c.writeClose(StatusInternalError, "keepalive ping timeout")
 		_ = c.closeTransport()
 		return
 	}
-	c.hb.t.Reset(c.cfg.pingInterval)
+	seq := c.pingSeq.Add(1)
+	h.seq = seq
+	// The deadline is set before the ping is written: should the write
+	// block (a peer that reads nothing), the deadline's run closes the
+	// connection, which ends the write.
+	h.schedule(c.cfg.pingTimeout)
+	h.mu.Unlock()
+	var p [8]byte
+	binary.BigEndian.PutUint64(p[:], seq)
+	// A failed write leaves the ping unanswered: the deadline, or the
+	// reader meeting the same broken connection, ends it.
+	_ = c.writeControl(context.Background(), opPing, p[:])
 }
