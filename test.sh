@@ -13,6 +13,7 @@
 #   test         go test -race -count=1 ./...  (unit, conformance, interop)
 #   fuzz         test/fuzz.sh, when present
 #   microbench   every go test -bench once, and the 0 allocs/op test
+#   scale        test/scale without the race detector (its tests that hold a goroutine per connection)
 #   tsc          test/tsc/check.sh: type check and node tests of web/
 #   bench        go vet and go test of the bench module
 set -Eeuo pipefail
@@ -127,6 +128,12 @@ section microbench
 # Every micro-benchmark runs once so that none rots, and without the race
 # detector the steady-state read and write paths are held to 0 allocs/op.
 go test -count=1 -run 'TestSteadyStateAllocs|TestGoroutineModeStack' -bench . -benchtime 1x -benchmem ./websocket/ ./hub/ ./server/
+
+section scale
+# The race detector allows 8128 goroutines, so the tests that hold the
+# most connections with a goroutine each (the default mode's, and the
+# heartbeat test's clients that read) are built only without it; run them.
+go test -count=1 ./test/scale/
 
 section tsc
 test/tsc/check.sh

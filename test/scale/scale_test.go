@@ -54,7 +54,8 @@ func raiseLimit() (uint64, error) {
 
 // runChild opens DUPLEX_SCALE_N connections from DUPLEX_SCALE_SRC, sends one
 // message on each and checks its echo, prints "ready", and holds them until
-// its standard input closes.
+// its standard input closes. With DUPLEX_SCALE_READ=1 a goroutine per
+// connection keeps reading, so that the server's pings are answered.
 func runChild() int {
 	if _, err := raiseLimit(); err != nil {
 		fmt.Println("error:", err)
@@ -84,6 +85,15 @@ func runChild() int {
 			return 1
 		}
 		conns = append(conns, c)
+		if os.Getenv("DUPLEX_SCALE_READ") == "1" {
+			go func() {
+				for {
+					if _, _, err := c.Read(ctx); err != nil {
+						return
+					}
+				}
+			}()
+		}
 	}
 	fmt.Println("ready")
 	io.Copy(io.Discard, os.Stdin)
@@ -121,8 +131,9 @@ func rssKiB(t *testing.T) int64 {
 }
 
 // holdMax runs the children against url until every one of n connections
-// echoed once, then reports the RSS growth per connection.
-func holdMax(t *testing.T, url string, n int, served func() int64) {
+// echoed once, then reports the RSS growth per connection. env is added to
+// the children's environment.
+func holdMax(t *testing.T, url string, n int, served func() int64, env ...string) {
 	t.Helper()
 	runtime.GC()
 	before := rssKiB(t)
@@ -143,6 +154,7 @@ func holdMax(t *testing.T, url string, n int, served func() int64) {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), "DUPLEX_SCALE_CHILD=1", "DUPLEX_SCALE_N="+strconv.Itoa(k),
 			"DUPLEX_SCALE_URL="+url, fmt.Sprintf("DUPLEX_SCALE_SRC=127.0.0.%d", 2+i))
+		cmd.Env = append(cmd.Env, env...)
 		stdin, _ := cmd.StdinPipe()
 		stdout, _ := cmd.StdoutPipe()
 		cmd.Stderr = os.Stderr
@@ -178,7 +190,7 @@ func ownProcess(t *testing.T) bool {
 	cmd.Env = append(os.Environ(), "DUPLEX_SCALE_INNER=1")
 	out, err := cmd.CombinedOutput()
 	for _, line := range strings.Split(string(out), "\n") {
-		if strings.Contains(line, "connections held") || strings.Contains(line, "error") || strings.Contains(line, "FAIL") {
+		if strings.Contains(line, "connections held") || strings.Contains(line, "heartbeats:") || strings.Contains(line, "error") || strings.Contains(line, "FAIL") {
 			t.Log(strings.TrimSpace(line))
 		}
 	}
