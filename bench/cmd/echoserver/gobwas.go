@@ -13,8 +13,10 @@ import (
 )
 
 func init() {
-	register("gobwas", runGobwas)
+	register("gobwas", func(cfg config) error { return runGobwas(cfg, 4<<10) })
+	register("gobwas-64k", func(cfg config) error { return runGobwas(cfg, 64<<10) })
 	notes["gobwas"] = "wsutil writer frames outgoing messages at 4 KiB (library default)"
+	notes["gobwas-64k"] = "gobwas with a 64 KiB read buffer and 64 KiB outgoing frames: fewer system calls for long messages, 120 KiB more per connection"
 }
 
 // Flate state is pooled across connections: gobwas leaves its lifetime to
@@ -34,9 +36,10 @@ var (
 // runGobwas is the documented wsutil way: zero-copy upgrade on the raw
 // net.Conn (no net/http), then a wsutil.Reader and wsutil.Writer streaming
 // each message through io.Copy, with wsflate's MessageState when compressed.
-// A 4 KiB bufio.Reader sits under the frame reader so that a small frame
-// costs one read system call, as with every other library here.
-func runGobwas(cfg config) error {
+// A bufio.Reader of bufSize sits under the frame reader so that a small
+// frame costs one read system call, as with every other library here; the
+// writer frames at bufSize too (4 KiB is its default).
+func runGobwas(cfg config, bufSize int) error {
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return err
@@ -46,11 +49,11 @@ func runGobwas(cfg config) error {
 		if err != nil {
 			return err
 		}
-		go gobwasConn(conn, cfg.compress)
+		go gobwasConn(conn, cfg.compress, bufSize)
 	}
 }
 
-func gobwasConn(conn net.Conn, compress bool) {
+func gobwasConn(conn net.Conn, compress bool, bufSize int) {
 	defer conn.Close()
 	var ext *wsflate.Extension
 	u := ws.Upgrader{}
@@ -74,12 +77,15 @@ func gobwasConn(conn net.Conn, compress bool) {
 		}
 	}
 	rd := &wsutil.Reader{
-		Source:         bufio.NewReaderSize(conn, 4096),
+		Source:         bufio.NewReaderSize(conn, bufSize),
 		State:          state,
 		MaxMessageSize: readLimit,
 		OnIntermediate: wsutil.ControlFrameHandler(conn, state),
 	}
-	wr := wsutil.NewWriter(conn, state, 0)
+	wr := wsutil.NewWriter(conn, state, 0) // the library's default, 4 KiB
+	if bufSize != wsutil.DefaultWriteBuffer {
+		wr = wsutil.NewWriterSize(conn, state, 0, bufSize)
+	}
 	if compress {
 		rd.Extensions = []wsutil.RecvExtension{&msg}
 		wr.SetExtensions(&msg)
