@@ -151,3 +151,38 @@ func TestHeartbeatIntervalAfterPong(t *testing.T) {
 		t.Fatal("heartbeat pings went through the map of waiting Pings")
 	}
 }
+
+// A heartbeat deadline is d ahead rounded up to the grid of d/32 from the
+// common epoch, so the deadlines of connections scheduled at different
+// moments coincide; deadlines too short for a 1 ms grid are not rounded.
+func TestHeartbeatDeadlineGrid(t *testing.T) {
+	h := &heartbeat{t: time.AfterFunc(time.Hour, func() {})}
+	t.Cleanup(func() { h.t.Stop() })
+	const d = 2 * time.Second
+	g := d / heartbeatGrid
+	var first time.Time
+	for i := range 5 {
+		before := time.Now()
+		h.schedule(d)
+		after := time.Now()
+		if h.due.Before(before.Add(d)) || h.due.After(after.Add(d+g)) {
+			t.Fatalf("due %v after scheduling, want between %v and %v", h.due.Sub(before), d, d+g)
+		}
+		if off := h.due.Sub(heartbeatEpoch) % g; off != 0 {
+			t.Fatalf("due is %v off the %v grid", off, g)
+		}
+		if i == 0 {
+			first = h.due
+		} else if !h.due.Equal(first) && h.due.Sub(first) != g {
+			t.Fatalf("deadlines scheduled a moment apart: %v and %v", first, h.due)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	const short = 20 * time.Millisecond
+	before := time.Now()
+	h.schedule(short)
+	after := time.Now()
+	if h.due.Before(before.Add(short)) || h.due.After(after.Add(short)) {
+		t.Fatalf("a %v deadline was moved: due %v after scheduling", short, h.due.Sub(before))
+	}
+}

@@ -85,9 +85,22 @@ func (h *heartbeat) stop() {
 // taken before the timer is set, so a run of the timer never sees the
 // clock before it.
 func (h *heartbeat) schedule(d time.Duration) {
-	h.due = time.Now().Add(d)
-	h.t.Reset(d)
+	now := time.Now()
+	at := now.Add(d)
+	if g := d / heartbeatGrid; g >= time.Millisecond {
+		at = at.Add(g - at.Sub(heartbeatEpoch)%g)
+	}
+	h.due = at
+	h.t.Reset(at.Sub(now))
 }
+
+// Heartbeat deadlines d ahead are rounded up to a multiple of d/32 from
+// one epoch (at most 3 % later), so that those of many connections fall
+// due together: the runtime runs them in one pass, and their pongs reach
+// the reader together instead of each waking it alone.
+const heartbeatGrid = 32
+
+var heartbeatEpoch = time.Now()
 
 // pong reports whether seq answers the heartbeat's ping; if so the next
 // ping is due an interval from now.
