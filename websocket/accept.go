@@ -50,7 +50,9 @@ type AcceptOptions struct {
 	// PingInterval, when positive, makes the connection ping the peer at
 	// that interval and close it with StatusInternalError when no pong comes
 	// back within PingTimeout (default: PingInterval). Pongs are seen by the
-	// reading goroutine, so the application must keep reading.
+	// reading goroutine, so the application must keep reading. Both are
+	// rounded up by at most a 32nd, so that the heartbeats of many
+	// connections fall due together and cost less.
 	PingInterval time.Duration
 	PingTimeout  time.Duration
 
