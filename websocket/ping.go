@@ -86,12 +86,17 @@ func (h *heartbeat) stop() {
 // clock before it.
 func (h *heartbeat) schedule(d time.Duration) {
 	now := time.Now()
+	h.due = onHeartbeatGrid(now, d)
+	h.t.Reset(h.due.Sub(now))
+}
+
+// onHeartbeatGrid returns the deadline d after now, rounded up to the grid.
+func onHeartbeatGrid(now time.Time, d time.Duration) time.Time {
 	at := now.Add(d)
 	if g := d / heartbeatGrid; g >= time.Millisecond {
 		at = at.Add(g - at.Sub(heartbeatEpoch)%g)
 	}
-	h.due = at
-	h.t.Reset(at.Sub(now))
+	return at
 }
 
 // Heartbeat deadlines d ahead are rounded up to a multiple of d/32 from
@@ -123,8 +128,9 @@ func (c *Conn) startHeartbeat() {
 	h := &heartbeat{}
 	c.hb = h
 	h.mu.Lock()
-	h.due = time.Now().Add(c.cfg.pingInterval)
-	h.t = time.AfterFunc(c.cfg.pingInterval, c.heartbeatTick)
+	now := time.Now()
+	h.due = onHeartbeatGrid(now, c.cfg.pingInterval)
+	h.t = time.AfterFunc(h.due.Sub(now), c.heartbeatTick)
 	h.mu.Unlock()
 }
 
