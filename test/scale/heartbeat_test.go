@@ -6,7 +6,6 @@
 package scale
 
 import (
-	"net/http"
 	"os"
 	"runtime/pprof"
 	"sync/atomic"
@@ -39,28 +38,12 @@ func TestHeartbeatsEventMode(t *testing.T) {
 	}
 	n := connsFor(t)
 	const interval = 2 * time.Second
-	loop, err := websocket.NewEventLoop(websocket.EventLoopOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { loop.Close() })
-	h := &echoHandler{}
 	var pongs atomic.Int64
-	opts := &websocket.AcceptOptions{
+	url, h := startEventServer(t, &websocket.AcceptOptions{
 		PingInterval: interval,
 		PingTimeout:  30 * time.Second,
 		OnPong:       func([]byte) { pongs.Add(1) },
-	}
-	url := startServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := websocket.Accept(w, r, opts)
-		if err != nil {
-			return
-		}
-		if err := loop.Serve(c, h); err != nil {
-			t.Errorf("serve: %v", err)
-			c.CloseNow()
-		}
-	}))
+	})
 	holdMax(t, url, n, h.msgs.Load, "DUPLEX_SCALE_READ=1")
 
 	// From here on the server does nothing but heartbeats: count two

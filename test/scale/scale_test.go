@@ -236,6 +236,14 @@ func TestMaxConnectionsEventMode(t *testing.T) {
 		return
 	}
 	n := connsFor(t)
+	url, h := startEventServer(t, nil)
+	holdMax(t, url, n, h.msgs.Load)
+}
+
+// startEventServer serves echo connections accepted with opts on one event
+// loop and returns the server's URL and the handler counting messages.
+func startEventServer(t *testing.T, opts *websocket.AcceptOptions) (string, *echoHandler) {
+	t.Helper()
 	loop, err := websocket.NewEventLoop(websocket.EventLoopOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -243,7 +251,7 @@ func TestMaxConnectionsEventMode(t *testing.T) {
 	t.Cleanup(func() { loop.Close() })
 	h := &echoHandler{}
 	url := startServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := websocket.Accept(w, r, nil)
+		c, err := websocket.Accept(w, r, opts)
 		if err != nil {
 			return
 		}
@@ -252,5 +260,5 @@ func TestMaxConnectionsEventMode(t *testing.T) {
 			c.CloseNow()
 		}
 	}))
-	holdMax(t, url, n, h.msgs.Load)
+	return url, h
 }
